@@ -1,0 +1,343 @@
+//! A log: the append-only message store, its dedup window and retention.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::deadline::Deadlines;
+use crate::error::Error;
+use crate::group::{Group, GroupRef};
+use crate::message::{Message, NewMessage};
+use crate::name::{GroupName, LogName};
+
+/// How long and how much a log keeps, and how it recognises repeats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Messages older than this may be dropped once every group settled them.
+    pub retention_ms: Option<u64>,
+    /// Past this many retained bytes, the oldest messages that every group
+    /// settled may be dropped.
+    pub retention_bytes: Option<u64>,
+    /// Hard cap on retained bytes: an append that would pass it is refused.
+    /// It protects memory when groups fall behind and nothing can be dropped.
+    pub max_bytes: u64,
+    /// How long a `dedup_id` is remembered.
+    pub dedup_window_ms: u64,
+    /// How many `dedup_id`s are remembered at most.
+    pub dedup_window_len: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            retention_ms: Some(7 * 24 * 60 * 60 * 1000),
+            retention_bytes: Some(1 << 30),
+            max_bytes: 4 << 30,
+            dedup_window_ms: 5 * 60 * 1000,
+            dedup_window_len: 100_000,
+        }
+    }
+}
+
+/// Upper bound for `dedup_window_len`: each entry costs about 100 bytes.
+pub const DEDUP_WINDOW_LEN_MAX: usize = 10_000_000;
+
+/// A change to a log's configuration; `None` keeps the current value (or the
+/// default, for a new log).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_ms: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_bytes: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_window_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_window_len: Option<usize>,
+}
+
+impl LogSettings {
+    /// The configuration these settings make of `current`, or why they are invalid.
+    pub(crate) fn apply_to(&self, current: &LogConfig) -> Result<LogConfig, Error> {
+        let config = LogConfig {
+            retention_ms: self.retention_ms.unwrap_or(current.retention_ms),
+            retention_bytes: self.retention_bytes.unwrap_or(current.retention_bytes),
+            max_bytes: self.max_bytes.unwrap_or(current.max_bytes),
+            dedup_window_ms: self.dedup_window_ms.unwrap_or(current.dedup_window_ms),
+            dedup_window_len: self.dedup_window_len.unwrap_or(current.dedup_window_len),
+        };
+        if config.max_bytes == 0 {
+            return Err(Error::InvalidConfig {
+                field: "max_bytes",
+                reason: "must be positive".into(),
+            });
+        }
+        if config.dedup_window_len > DEDUP_WINDOW_LEN_MAX {
+            return Err(Error::InvalidConfig {
+                field: "dedup_window_len",
+                reason: format!("must be at most {DEDUP_WINDOW_LEN_MAX}"),
+            });
+        }
+        Ok(config)
+    }
+}
+
+/// The retained messages of a log: indices `first_index..next_index`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct MessageStore {
+    first_index: u64,
+    messages: VecDeque<Arc<Message>>,
+    bytes: u64,
+}
+
+impl MessageStore {
+    pub fn first_index(&self) -> u64 {
+        self.first_index
+    }
+
+    pub fn next_index(&self) -> u64 {
+        self.first_index + self.messages.len() as u64
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The message at `index`; the caller guarantees it is retained.
+    pub fn get(&self, index: u64) -> &Arc<Message> {
+        debug_assert!(index >= self.first_index, "index {index} below retention");
+        &self.messages[(index - self.first_index) as usize]
+    }
+
+    pub fn lookup(&self, index: u64) -> Result<&Arc<Message>, Error> {
+        if index >= self.next_index() {
+            return Err(Error::UnknownIndex {
+                index,
+                next_index: self.next_index(),
+            });
+        }
+        if index < self.first_index {
+            return Err(Error::IndexNotRetained {
+                index,
+                first_index: self.first_index,
+            });
+        }
+        Ok(self.get(index))
+    }
+
+    fn push(&mut self, message: Message) {
+        debug_assert_eq!(message.index, self.next_index(), "indices are contiguous");
+        self.bytes += message.size_bytes();
+        self.messages.push_back(Arc::new(message));
+    }
+
+    fn oldest(&self) -> Option<&Arc<Message>> {
+        self.messages.front()
+    }
+
+    fn drop_oldest(&mut self) {
+        let message = self
+            .messages
+            .pop_front()
+            .expect("drop_oldest on an empty store");
+        self.bytes -= message.size_bytes();
+        self.first_index += 1;
+    }
+}
+
+/// Remembered `dedup_id`s, oldest first, bounded by count and age.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct DedupWindow {
+    /// `(appended_at_ms, dedup_id, index)` in append order.
+    order: VecDeque<(u64, Arc<str>, u64)>,
+    #[serde(skip)]
+    index_of: BTreeMap<Arc<str>, u64>,
+}
+
+impl DedupWindow {
+    fn get(&self, dedup_id: &str) -> Option<u64> {
+        self.index_of.get(dedup_id).copied()
+    }
+
+    fn insert(&mut self, dedup_id: Arc<str>, index: u64, now_ms: u64) {
+        self.index_of.insert(dedup_id.clone(), index);
+        self.order.push_back((now_ms, dedup_id, index));
+    }
+
+    fn prune(&mut self, now_ms: u64, config: &LogConfig) {
+        while let Some((appended_at_ms, dedup_id, _)) = self.order.front() {
+            let too_old = now_ms.saturating_sub(*appended_at_ms) >= config.dedup_window_ms;
+            if !too_old && self.order.len() <= config.dedup_window_len {
+                break;
+            }
+            self.index_of.remove(dedup_id);
+            self.order.pop_front();
+        }
+    }
+
+    fn rebuild(&mut self) {
+        self.index_of = self
+            .order
+            .iter()
+            .map(|(_, id, index)| (id.clone(), *index))
+            .collect();
+    }
+}
+
+/// What an append did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    /// Index of the first new message (the log's next index when none is new).
+    pub first_index: u64,
+    /// How many messages were appended; they hold `first_index..first_index+count`.
+    pub count: u64,
+    /// Messages of the batch recognised as repeats, with their original index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A message of an append batch that repeats an earlier `dedup_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duplicate {
+    /// Position of the repeat in the batch.
+    pub position: usize,
+    /// Index the original was appended at.
+    pub index: u64,
+}
+
+/// One log and its consumer groups.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Log {
+    pub name: LogName,
+    pub config: LogConfig,
+    pub store: MessageStore,
+    dedup: DedupWindow,
+    pub groups: Vec<Group>,
+    #[serde(skip)]
+    group_ids: BTreeMap<GroupName, usize>,
+}
+
+impl Log {
+    pub fn new(name: LogName, config: LogConfig) -> Self {
+        Log {
+            name,
+            config,
+            store: MessageStore::default(),
+            dedup: DedupWindow::default(),
+            groups: Vec::new(),
+            group_ids: BTreeMap::new(),
+        }
+    }
+
+    pub fn group_id(&self, name: &GroupName) -> Option<usize> {
+        self.group_ids.get(name).copied()
+    }
+
+    pub fn add_group(&mut self, group: Group) -> usize {
+        let id = self.groups.len();
+        self.group_ids.insert(group.name.clone(), id);
+        self.groups.push(group);
+        id
+    }
+
+    /// Rebuilds what a snapshot leaves out, re-arming the groups' timers.
+    pub fn rebuild_derived(&mut self, log_id: u32, deadlines: &mut Deadlines) {
+        self.dedup.rebuild();
+        self.group_ids = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(id, group)| (group.name.clone(), id))
+            .collect();
+        for (group_id, group) in self.groups.iter_mut().enumerate() {
+            let at = GroupRef {
+                log: log_id,
+                group: group_id as u32,
+            };
+            group.rebuild_derived(&self.store, at, deadlines);
+        }
+    }
+
+    /// Appends a validated batch atomically: either every new message gets
+    /// its index or, on error, nothing changes.
+    pub fn append(&mut self, messages: Vec<NewMessage>, now_ms: u64) -> Result<Appended, Error> {
+        self.dedup.prune(now_ms, &self.config);
+        let new_bytes: u64 = messages.iter().map(NewMessage::size_bytes).sum();
+        let bytes = self.store.bytes() + new_bytes;
+        if bytes > self.config.max_bytes {
+            self.apply_retention(now_ms);
+            let bytes = self.store.bytes() + new_bytes;
+            if bytes > self.config.max_bytes {
+                return Err(Error::LogFull {
+                    bytes,
+                    max: self.config.max_bytes,
+                });
+            }
+        }
+        let first_index = self.store.next_index();
+        let mut duplicates = Vec::new();
+        for (position, message) in messages.into_iter().enumerate() {
+            let dedup_id: Option<Arc<str>> = message.dedup_id.as_deref().map(Arc::from);
+            if let Some(id) = &dedup_id {
+                if let Some(index) = self.dedup.get(id) {
+                    duplicates.push(Duplicate { position, index });
+                    continue;
+                }
+            }
+            let index = self.store.next_index();
+            self.store.push(Message::new(index, message, now_ms));
+            if let Some(id) = dedup_id {
+                self.dedup.insert(id, index, now_ms);
+            }
+        }
+        self.dedup.prune(now_ms, &self.config);
+        Ok(Appended {
+            first_index,
+            count: self.store.next_index() - first_index,
+            duplicates,
+        })
+    }
+
+    /// Drops the oldest messages that every group has settled and that are
+    /// past the retention limit. Returns how many were dropped.
+    pub fn apply_retention(&mut self, now_ms: u64) -> u64 {
+        let floor = self
+            .groups
+            .iter()
+            .map(Group::retention_floor)
+            .min()
+            .unwrap_or(u64::MAX);
+        let mut dropped = 0;
+        while let Some(oldest) = self.store.oldest() {
+            if oldest.index >= floor || !self.past_retention(oldest, now_ms) {
+                break;
+            }
+            self.store.drop_oldest();
+            dropped += 1;
+        }
+        if dropped > 0 {
+            let first_index = self.store.first_index();
+            for group in &mut self.groups {
+                group.forget_below(first_index);
+            }
+        }
+        dropped
+    }
+
+    fn past_retention(&self, oldest: &Message, now_ms: u64) -> bool {
+        let too_old = self
+            .config
+            .retention_ms
+            .is_some_and(|ms| now_ms.saturating_sub(oldest.appended_at_ms) >= ms);
+        let too_big = self
+            .config
+            .retention_bytes
+            .is_some_and(|bytes| self.store.bytes() > bytes);
+        too_old || too_big
+    }
+}
