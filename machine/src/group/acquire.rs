@@ -1,0 +1,98 @@
+//! Acquire: leasing available messages, lowest index first.
+
+use std::sync::Arc;
+
+use crate::deadline::Timer;
+use crate::log::MessageStore;
+use crate::name::ConsumerName;
+use crate::reply::Lease;
+
+use super::slot::Slot;
+use super::*;
+
+impl Group {
+    /// Leases up to `max` messages, lowest index first.
+    pub fn acquire(
+        &mut self,
+        store: &MessageStore,
+        consumer: &ConsumerName,
+        max: u32,
+        lease_ms: u64,
+        cx: &mut Context,
+    ) -> Vec<Lease> {
+        let mut leases = Vec::with_capacity((max as usize).min(128));
+        while leases.len() < max as usize {
+            let Some(index) = self.next_leasable(store) else {
+                break;
+            };
+            leases.push(self.lease(store, index, consumer, lease_ms, cx));
+        }
+        leases
+    }
+
+    fn next_leasable(&mut self, store: &MessageStore) -> Option<u64> {
+        loop {
+            if let Some(index) = self.ready.pop_first() {
+                return Some(index);
+            }
+            if self.frontier >= store.next_index() || self.window_full() {
+                return None;
+            }
+            let index = self.frontier;
+            self.frontier += 1;
+            self.window.push_back(Slot::available());
+            self.counts.available += 1;
+            match self.key_of(store, index) {
+                None => return Some(index),
+                // A keyed message waits behind its key's earlier ones; the
+                // update puts it in `ready` if it is its key's head.
+                Some(key) => self.update_key(&key, |keys| keys.insert(&key, index)),
+            }
+        }
+    }
+
+    fn lease(
+        &mut self,
+        store: &MessageStore,
+        index: u64,
+        consumer: &ConsumerName,
+        lease_ms: u64,
+        cx: &mut Context,
+    ) -> Lease {
+        let token = LeaseToken(self.next_token);
+        self.next_token += 1;
+        let expires_at_ms = cx.now_ms + lease_ms;
+        let slot = self.slot_mut(index);
+        let attempt = slot.attempt + 1;
+        slot.begin_attempt(AttemptRecord {
+            attempt,
+            token,
+            consumer: consumer.clone(),
+            leased_at_ms: cx.now_ms,
+            expires_at_ms,
+            ended_at_ms: None,
+            outcome: None,
+            reason: None,
+        });
+        self.counts.available -= 1;
+        self.counts.leased += 1;
+        if let Some(key) = self.key_of(store, index) {
+            self.update_key(&key, |keys| keys.set_busy(&key, index));
+        }
+        cx.deadlines.arm(
+            expires_at_ms,
+            Timer::LeaseExpiry {
+                group: cx.at,
+                index,
+                token: token.0,
+            },
+        );
+        Lease {
+            index,
+            token,
+            attempt,
+            expires_at_ms,
+            message: Arc::clone(store.get(index)),
+        }
+    }
+}
