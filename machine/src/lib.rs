@@ -90,7 +90,7 @@ pub use group::{
 pub use limits::*;
 pub use log::{Appended, Duplicate, LogConfig, LogSettings, DEDUP_WINDOW_LEN_MAX};
 pub use machine::Machine;
-pub use message::{Message, NewMessage};
+pub use message::{Message, NewMessage, PayloadFormat};
 pub use name::{ConsumerName, GroupName, LogName, NameError};
 pub use reply::{
     Acquired, DeadLetter, ExtendResult, ExtendStatus, GroupSummary, GroupTotals, Lease, LeaseView,

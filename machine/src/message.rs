@@ -8,11 +8,32 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::limits::{DEDUP_ID_LEN_MAX, HEADERS_MAX, HEADER_LEN_MAX, KEY_LEN_MAX};
 
+/// How a payload's bytes are meant to be read. The machine never looks
+/// inside a payload; drivers use this to hand it back the way it came
+/// (the REST API as a JSON value, or as base64 for binary).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadFormat {
+    /// Opaque bytes.
+    #[default]
+    Binary,
+    /// The bytes are one JSON value, as UTF-8 text.
+    Json,
+}
+
+impl PayloadFormat {
+    fn is_binary(&self) -> bool {
+        *self == PayloadFormat::Binary
+    }
+}
+
 /// A message as a producer hands it in, before it has an index.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     pub payload: Vec<u8>,
+    #[serde(default, skip_serializing_if = "PayloadFormat::is_binary")]
+    pub payload_format: PayloadFormat,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -27,6 +48,15 @@ impl NewMessage {
     pub fn new(payload: impl Into<Vec<u8>>) -> Self {
         NewMessage {
             payload: payload.into(),
+            ..NewMessage::default()
+        }
+    }
+
+    /// A message whose payload is one JSON value.
+    pub fn json(value_text: impl Into<String>) -> Self {
+        NewMessage {
+            payload: value_text.into().into_bytes(),
+            payload_format: PayloadFormat::Json,
             ..NewMessage::default()
         }
     }
@@ -92,6 +122,8 @@ impl NewMessage {
 pub struct Message {
     pub index: u64,
     pub payload: Vec<u8>,
+    #[serde(default, skip_serializing_if = "PayloadFormat::is_binary")]
+    pub payload_format: PayloadFormat,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -104,6 +136,7 @@ impl Message {
         Message {
             index,
             payload: new.payload,
+            payload_format: new.payload_format,
             key: new.key.map(Arc::from),
             headers: new.headers,
             appended_at_ms,
