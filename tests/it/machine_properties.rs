@@ -673,7 +673,7 @@ fn run(ops: &[Op]) -> Run {
 fn quickcheck(tests: u64, property: fn(Vec<Op>) -> bool) {
     QuickCheck::new()
         .tests(tests)
-        .r#gen(Gen::new(120))
+        .rng(Gen::new(120))
         .quickcheck(property);
 }
 
