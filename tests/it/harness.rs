@@ -238,9 +238,9 @@ impl Harness {
             .expect("the group exists")
     }
 
-    /// The machine's persistent state, serialized: equal bytes, equal state.
-    pub fn snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.machine).expect("a machine serializes")
+    /// The machine's persistent state, serialized: equal text, equal state.
+    pub fn snapshot(&self) -> String {
+        serde_json::to_string(&self.machine).expect("a machine serializes")
     }
 }
 

@@ -749,3 +749,126 @@ impl TokenText for LeaseToken {
         text.parse().expect("test tokens are well formed")
     }
 }
+
+#[test]
+fn a_full_log_makes_room_by_retention_or_refuses_untouched() {
+    // Proves the size cap counts what retention may drop, and a refusal drops nothing.
+    let mut h = Harness::default();
+    let settings = LogSettings {
+        max_bytes: Some(4),
+        retention_ms: Some(Some(1_000)),
+        ..LogSettings::default()
+    };
+    h.run(Command::PutLog {
+        log: h.log.clone(),
+        settings,
+    })
+    .unwrap();
+    h.put_group(GroupSettings::default()).unwrap();
+    h.append(&["ab"]);
+    let lease = h.acquire("alice", 1).remove(0);
+    h.kill(&lease, "poison");
+    h.advance_to(2_000);
+    let before = h.snapshot();
+    let refused = h.append_messages(vec![NewMessage::new("abcde")]);
+    assert_eq!(
+        refused,
+        Err(Error::LogFull { bytes: 5, max: 4 }),
+        "even with index 0 dropped, 5 > 4"
+    );
+    assert_eq!(h.snapshot(), before, "nothing dropped, dead letter kept");
+    let appended = h.append_messages(vec![NewMessage::new("abcd")]).unwrap();
+    assert_eq!(appended.first_index, 1);
+    assert_eq!(
+        h.machine.log(&h.log).unwrap().first_index,
+        1,
+        "retention made the room"
+    );
+}
+
+#[test]
+fn retrying_an_acknowledged_append_on_a_full_log_is_not_refused() {
+    // Proves repeats weigh nothing: an idempotent retry never fails for want of space.
+    let mut h = Harness::default();
+    let settings = LogSettings {
+        max_bytes: Some(4),
+        ..LogSettings::default()
+    };
+    h.run(Command::PutLog {
+        log: h.log.clone(),
+        settings,
+    })
+    .unwrap();
+    h.put_group(GroupSettings::default()).unwrap();
+    let message = NewMessage::new("abc").with_dedup_id("x");
+    h.append_messages(vec![message.clone()]).unwrap();
+    let retried = h.append_messages(vec![message.clone(), message]).unwrap();
+    assert_eq!((retried.count, retried.duplicates.len()), (0, 2));
+}
+
+#[test]
+fn a_token_from_another_group_matches_nothing() {
+    // Proves tokens are unique machine-wide, so a misrouted settle is refused.
+    let mut h = Harness::default();
+    h.append(&["0"]);
+    let first = h.acquire("alice", 1).remove(0);
+    h.group = group_name("other");
+    let other = h.acquire("bob", 1).remove(0);
+    assert_ne!(first.token, other.token);
+    assert_eq!(h.process(&first), SettleStatus::Refused(Refusal::NotLeased));
+    assert_eq!(h.process(&other), SettleStatus::Processed);
+}
+
+#[test]
+fn a_key_blocked_acquire_does_not_park_past_the_waiter_limit() {
+    // Proves waiters_max holds even when only key-blocked messages remain.
+    let mut h = Harness::new(Limits {
+        waiters_max: 1,
+        ..Limits::default()
+    });
+    h.put_group_on_empty_log_with(GroupSettings {
+        ordering: Some(Ordering::Key),
+        ..GroupSettings::default()
+    });
+    h.append_messages(vec![
+        NewMessage::new("a").with_key("k"),
+        NewMessage::new("b").with_key("k"),
+    ])
+    .unwrap();
+    assert_eq!(indices(&h.acquire("alice", 5)), vec![0]);
+    h.append_messages(vec![NewMessage::new("c").with_key("k")])
+        .unwrap();
+    h.group = group_name("idle");
+    h.put_group(GroupSettings {
+        start: Some(StartPosition::Latest),
+        ..GroupSettings::default()
+    })
+    .unwrap();
+    let first_wait = Some(Wait {
+        waiter: WaiterId(1),
+        wait_ms: 1_000,
+    });
+    assert!(
+        h.try_acquire(Acquire {
+            wait: first_wait,
+            ..h.acquire_request("carol", 1)
+        })
+        .unwrap()
+        .parked
+    );
+    h.group = group_name("billing");
+    let second_wait = Some(Wait {
+        waiter: WaiterId(2),
+        wait_ms: 1_000,
+    });
+    let blocked = h
+        .try_acquire(Acquire {
+            wait: second_wait,
+            ..h.acquire_request("bob", 1)
+        })
+        .unwrap();
+    assert!(
+        blocked.leases.is_empty() && !blocked.parked,
+        "answered at once, not parked"
+    );
+}

@@ -59,9 +59,9 @@ impl Group {
         lease_ms: u64,
         cx: &mut Context,
     ) -> Lease {
-        let token = LeaseToken(self.next_token);
-        self.next_token += 1;
-        let expires_at_ms = cx.now_ms + lease_ms;
+        let token = LeaseToken(*cx.next_token);
+        *cx.next_token += 1;
+        let expires_at_ms = cx.now_ms.saturating_add(lease_ms);
         let slot = self.slot_mut(index);
         let attempt = slot.attempt + 1;
         slot.begin_attempt(AttemptRecord {

@@ -125,7 +125,7 @@ impl Group {
             self.make_available(store, index);
             return SettleStatus::RetryAt { at_ms: cx.now_ms };
         }
-        let until_ms = cx.now_ms + delay_ms;
+        let until_ms = cx.now_ms.saturating_add(delay_ms);
         self.slot_mut(index).state = SlotState::Backoff { until_ms };
         self.counts.backoff += 1;
         cx.deadlines.arm(
@@ -258,7 +258,10 @@ impl Group {
             Ok(lease) => lease.expires_at_ms,
             Err(refusal) => return ExtendStatus::Refused(refusal),
         };
-        let expires_at_ms = cx.now_ms + lease_ms;
+        let expires_at_ms = cx.now_ms.saturating_add(lease_ms);
+        if expires_at_ms == old_expiry_ms {
+            return ExtendStatus::Extended { expires_at_ms };
+        }
         cx.deadlines.cancel(old_expiry_ms);
         cx.deadlines.arm(
             expires_at_ms,

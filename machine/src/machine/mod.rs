@@ -38,6 +38,8 @@ pub struct Machine {
     now_ms: u64,
     logs: Vec<Log>,
     waiters: BTreeMap<WaiterId, Waiter>,
+    /// The next lease token; see [`crate::LeaseToken`].
+    next_token: u64,
     #[serde(skip)]
     log_ids: BTreeMap<LogName, u32>,
     #[serde(skip)]
@@ -53,6 +55,7 @@ struct Snapshot {
     now_ms: u64,
     logs: Vec<Log>,
     waiters: BTreeMap<WaiterId, Waiter>,
+    next_token: u64,
 }
 
 impl From<Snapshot> for Machine {
@@ -62,6 +65,7 @@ impl From<Snapshot> for Machine {
             now_ms: snapshot.now_ms,
             logs: snapshot.logs,
             waiters: snapshot.waiters,
+            next_token: snapshot.next_token,
             log_ids: BTreeMap::new(),
             deadlines: Deadlines::default(),
             events: VecDeque::new(),
@@ -84,6 +88,7 @@ impl Machine {
             now_ms: 0,
             logs: Vec::new(),
             waiters: BTreeMap::new(),
+            next_token: 1,
             log_ids: BTreeMap::new(),
             deadlines: Deadlines::default(),
             events: VecDeque::new(),
@@ -300,6 +305,7 @@ impl Machine {
                 at,
                 deadlines: &mut self.deadlines,
                 dead_letters_max: self.limits.dead_letters_max,
+                next_token: &mut self.next_token,
             },
         }
     }
