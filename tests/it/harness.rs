@@ -140,6 +140,25 @@ impl Harness {
         }
     }
 
+    /// An acquire that parks for up to `wait_ms` when nothing is available.
+    pub fn long_poll(
+        &mut self,
+        consumer_name: &str,
+        max: u32,
+        waiter: u64,
+        wait_ms: u64,
+    ) -> Result<Acquired, Error> {
+        let wait = Some(Wait {
+            waiter: WaiterId(waiter),
+            wait_ms,
+        });
+        let request = Acquire {
+            wait,
+            ..self.acquire_request(consumer_name, max)
+        };
+        self.try_acquire(request)
+    }
+
     /// Leases up to `max` messages for `consumer_name`.
     pub fn acquire(&mut self, consumer_name: &str, max: u32) -> Vec<Lease> {
         let request = self.acquire_request(consumer_name, max);

@@ -18,15 +18,7 @@ fn populated(limits: Limits) -> Harness {
         ..GroupSettings::default()
     })
     .unwrap();
-    let wait = Some(Wait {
-        waiter: WaiterId(1),
-        wait_ms: 1_000,
-    });
-    h.try_acquire(Acquire {
-        wait,
-        ..h.acquire_request("bob", 1)
-    })
-    .unwrap();
+    h.long_poll("bob", 1, 1, 1_000).unwrap();
     h.group = group_name("billing");
     h
 }

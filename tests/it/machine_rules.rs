@@ -303,14 +303,7 @@ fn long_poll_waiters_are_served_first_come_first_served() {
     let mut h = Harness::default();
     h.put_group_on_empty_log();
     for (waiter, name) in [(1, "alice"), (2, "bob")] {
-        let request = Acquire {
-            wait: Some(Wait {
-                waiter: WaiterId(waiter),
-                wait_ms: 5_000,
-            }),
-            ..h.acquire_request(name, 2)
-        };
-        let acquired = h.try_acquire(request).unwrap();
+        let acquired = h.long_poll(name, 2, waiter, 5_000).unwrap();
         assert!(acquired.parked && acquired.leases.is_empty());
     }
     assert_eq!(h.summary().waiters, 2);
@@ -326,14 +319,7 @@ fn a_long_poll_times_out_empty_at_its_deadline() {
     // Proves the waiter deadline is a timer and ends the wait with an event.
     let mut h = Harness::default();
     h.put_group_on_empty_log();
-    let request = Acquire {
-        wait: Some(Wait {
-            waiter: WaiterId(7),
-            wait_ms: 300,
-        }),
-        ..h.acquire_request("alice", 1)
-    };
-    h.try_acquire(request).unwrap();
+    h.long_poll("alice", 1, 7, 300).unwrap();
     assert_eq!(h.machine.next_deadline_ms(), Some(300));
     assert_eq!(
         h.advance_to(300),
@@ -353,14 +339,7 @@ fn a_cancelled_waiter_gets_nothing() {
     // Proves a waiter whose client left is dropped without leasing it anything.
     let mut h = Harness::default();
     h.put_group_on_empty_log();
-    let request = Acquire {
-        wait: Some(Wait {
-            waiter: WaiterId(3),
-            wait_ms: 1_000,
-        }),
-        ..h.acquire_request("alice", 1)
-    };
-    h.try_acquire(request).unwrap();
+    h.long_poll("alice", 1, 3, 1_000).unwrap();
     let reply = h
         .run(Command::CancelWaiter {
             waiter: WaiterId(3),
@@ -844,29 +823,9 @@ fn a_key_blocked_acquire_does_not_park_past_the_waiter_limit() {
         ..GroupSettings::default()
     })
     .unwrap();
-    let first_wait = Some(Wait {
-        waiter: WaiterId(1),
-        wait_ms: 1_000,
-    });
-    assert!(
-        h.try_acquire(Acquire {
-            wait: first_wait,
-            ..h.acquire_request("carol", 1)
-        })
-        .unwrap()
-        .parked
-    );
+    assert!(h.long_poll("carol", 1, 1, 1_000).unwrap().parked);
     h.group = group_name("billing");
-    let second_wait = Some(Wait {
-        waiter: WaiterId(2),
-        wait_ms: 1_000,
-    });
-    let blocked = h
-        .try_acquire(Acquire {
-            wait: second_wait,
-            ..h.acquire_request("bob", 1)
-        })
-        .unwrap();
+    let blocked = h.long_poll("bob", 1, 2, 1_000).unwrap();
     assert!(
         blocked.leases.is_empty() && !blocked.parked,
         "answered at once, not parked"

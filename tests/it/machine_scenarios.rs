@@ -116,15 +116,7 @@ fn long_poll_with_key_ordering() {
     })
     .unwrap();
     for (waiter, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
-        let wait = Some(Wait {
-            waiter: WaiterId(waiter),
-            wait_ms: 1_000,
-        });
-        h.try_acquire(Acquire {
-            wait,
-            ..h.acquire_request(name, 2)
-        })
-        .unwrap();
+        h.long_poll(name, 2, waiter, 1_000).unwrap();
     }
     h.at(100);
     let batch = ["k1", "k1", "k2"]

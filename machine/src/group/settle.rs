@@ -263,14 +263,7 @@ impl Group {
             return ExtendStatus::Extended { expires_at_ms };
         }
         cx.deadlines.cancel(old_expiry_ms);
-        cx.deadlines.arm(
-            expires_at_ms,
-            Timer::LeaseExpiry {
-                group: cx.at,
-                index,
-                token: token.0,
-            },
-        );
+        super::acquire::arm_expiry(cx, index, token, expires_at_ms);
         let record = self
             .slot_mut(index)
             .last
