@@ -1,0 +1,2 @@
+//! The Mamamia server around the deterministic machine.
+pub mod wal;
