@@ -43,6 +43,13 @@ pub struct Wal {
     bytes_total: u64,
 }
 
+/// A position in the unwritten buffer, see [`Wal::mark`].
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    buffer_len: usize,
+    next_lsn: u64,
+}
+
 /// What one commit did, for metrics.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Committed {
@@ -81,6 +88,28 @@ impl Wal {
         frame::encode(lsn, now_ms, command, &mut self.buffer);
         self.next_lsn += 1;
         lsn
+    }
+
+    /// The position to [`Wal::rollback`] to, to take back later appends.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            buffer_len: self.buffer.len(),
+            next_lsn: self.next_lsn,
+        }
+    }
+
+    /// Forgets the records appended since `mark` (the machine refused them).
+    pub fn rollback(&mut self, mark: Mark) {
+        debug_assert!(
+            mark.buffer_len <= self.buffer.len(),
+            "the mark is of this batch"
+        );
+        self.buffer.truncate(mark.buffer_len);
+        self.next_lsn = mark.next_lsn;
+    }
+
+    pub fn has_buffered(&self) -> bool {
+        !self.buffer.is_empty()
     }
 
     /// Writes every buffered record in one write, then fsyncs if `sync`.
