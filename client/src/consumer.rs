@@ -52,7 +52,7 @@ impl Consumer {
     }
 
     /// Runs until `stop` resolves, then releases what it still holds.
-    /// Returns the number of messages settled.
+    /// Returns the number of messages settled (settles the server accepted).
     pub async fn run<H, F>(&self, handler: H, stop: impl Future<Output = ()>) -> Result<u64, Error>
     where
         H: Fn(Lease) -> F,

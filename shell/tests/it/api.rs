@@ -238,3 +238,55 @@ fn leases_attempts_release_and_dedup_are_visible() {
         (json!(2), json!(0))
     );
 }
+
+#[test]
+fn the_consumer_helper_processes_everything_and_heartbeats_slow_work() {
+    // Proves: Consumer settles every message, extends a lease while a slow handler runs past it, and releases on stop.
+    let server = Server::start(&[]);
+    runtime().block_on(async {
+        let client = Client::new(&server.url()).unwrap();
+        let messages: Vec<NewMessage> = (0..12).map(|n| NewMessage::json(json!(n))).collect();
+        client.append("jobs", &messages).await.unwrap();
+        let mut consumer = mamamia_client::Consumer::new(client.clone(), "jobs", "g", "helper");
+        consumer.lease_ms = 300;
+        consumer.wait_ms = 50;
+        consumer.max = 4;
+        let (done_sender, done) = tokio::sync::oneshot::channel::<()>();
+        let done_sender = std::sync::Mutex::new(Some(done_sender));
+        let handled = std::sync::atomic::AtomicU64::new(0);
+        let settled = consumer
+            .run(
+                |lease| {
+                    let count = handled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if count == 12 {
+                        if let Some(sender) = done_sender.lock().unwrap().take() {
+                            let _ = sender.send(());
+                        }
+                    }
+                    async move {
+                        if lease.index() == 0 {
+                            // Outlives the 300 ms lease twice over: only heartbeats keep it.
+                            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+                        }
+                        mamamia_client::Outcome::Processed
+                    }
+                },
+                async {
+                    let _ = done.await;
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(settled, 12);
+        let group = client.group("jobs", "g").await.unwrap();
+        assert_eq!(
+            (group.processed, group.base_offset, group.leased),
+            (12, 12, 0)
+        );
+        let error = client.group("jobs", "nobody").await.unwrap_err();
+        assert_eq!(
+            (error.status(), error.code()),
+            (Some(404), Some("unknown_group"))
+        );
+    });
+}
