@@ -26,8 +26,13 @@ pub use start::{start, StartError};
 /// pushes back on clients instead of growing memory.
 pub const REQUEST_QUEUE_LEN: usize = 65_536;
 
-/// A read runs on the machine inside the owner and sends its own answer.
-pub type ReadFn = Box<dyn FnOnce(&Machine) + Send>;
+/// A read runs on the machine inside the owner and returns the sending of
+/// its answer, which the owner runs once the batch is durable: a reader
+/// must never see state that a crash could still take back.
+pub type ReadFn = Box<dyn FnOnce(&Machine) -> Deferred + Send>;
+
+/// An answer held until the batch it saw is durable.
+pub type Deferred = Box<dyn FnOnce() + Send>;
 
 pub enum Request {
     /// A command; answered once its WAL record is durable (per policy).
@@ -72,7 +77,10 @@ impl OwnerHandle {
     ) -> Result<T, Unavailable> {
         let (reply, answer) = oneshot::channel();
         let read: ReadFn = Box::new(move |machine| {
-            let _ = reply.send(read(machine));
+            let answer = read(machine);
+            Box::new(move || {
+                let _ = reply.send(answer);
+            })
         });
         self.sender
             .send(Request::Read(read))

@@ -13,7 +13,7 @@ use mamamia_machine::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
-use super::Request;
+use super::{Deferred, Request};
 use crate::config::FsyncPolicy;
 use crate::log;
 use crate::metrics::Metrics;
@@ -50,10 +50,14 @@ pub struct Owner {
     parked: HashMap<WaiterId, ReplySender>,
     /// Answers held until the batch is durable.
     outbox: Vec<(ReplySender, Result<Reply, Error>)>,
+    /// Read answers held likewise.
+    deferred: Vec<Deferred>,
     last_sync: Instant,
     /// Written but not fsynced (only with `--fsync batch-ms`).
     unsynced: bool,
     last_retention: Instant,
+    /// Size of the last snapshot, see [`Owner::maybe_snapshot`].
+    last_snapshot_bytes: u64,
 }
 
 impl Owner {
@@ -72,9 +76,11 @@ impl Owner {
             metrics,
             parked: HashMap::new(),
             outbox: Vec::new(),
+            deferred: Vec::new(),
             last_sync: Instant::now(),
             unsynced: false,
             last_retention: Instant::now(),
+            last_snapshot_bytes: 0,
         }
     }
 
@@ -100,7 +106,7 @@ impl Owner {
         for request in batch.drain(..) {
             match request {
                 Request::Command { command, reply } => self.apply(now_ms, command, reply),
-                Request::Read(read) => read(&self.machine),
+                Request::Read(read) => self.deferred.push(read(&self.machine)),
                 Request::CancelWaiter(waiter) => {
                     if self.parked.remove(&waiter).is_some() {
                         self.metrics.waiters_cancelled.fetch_add(1, Relaxed);
@@ -125,6 +131,9 @@ impl Owner {
         self.make_durable(false);
         for (sender, reply) in self.outbox.drain(..) {
             let _ = sender.send(reply); // the client may have left; nothing to undo
+        }
+        for answer in self.deferred.drain(..) {
+            answer();
         }
         self.maybe_snapshot();
         shutdown
@@ -261,11 +270,20 @@ impl Owner {
         }
     }
 
+    /// Snapshots once the WAL written since the last snapshot is both over
+    /// the configured size and as large as that snapshot: a snapshot costs
+    /// time proportional to the state, so tying it to the WAL written keeps
+    /// its cost linear in the work done, and recovery still replays at most
+    /// about one state's worth of records.
     fn maybe_snapshot(&mut self) {
+        let threshold = self
+            .settings
+            .snapshot_every_bytes
+            .max(self.last_snapshot_bytes);
         let due = self
             .wal
             .as_ref()
-            .is_some_and(|wal| wal.bytes_since_snapshot() >= self.settings.snapshot_every_bytes);
+            .is_some_and(|wal| wal.bytes_since_snapshot() >= threshold);
         if due {
             if let Err(error) = self.snapshot() {
                 // Not fatal: the WAL still holds everything; retry later.
@@ -283,6 +301,7 @@ impl Owner {
         let state = serde_json::to_vec(&self.machine)
             .expect("the machine always serializes: plain data with string keys");
         wal.snapshot(&state)?;
+        self.last_snapshot_bytes = state.len() as u64;
         log!(
             Info,
             "snapshot of {} bytes at record {} in {:?}",
