@@ -7,3 +7,4 @@ mod errors;
 mod harness;
 mod long_poll;
 mod operations;
+mod recovery;
