@@ -39,6 +39,9 @@ impl fmt::Display for StartError {
     }
 }
 
+/// Exit code when the owner thread panicked.
+const EXIT_OWNER_PANICKED: i32 = 70;
+
 /// Recovers state and starts the owner thread. Returns once the server may
 /// take requests.
 pub fn start(
@@ -59,7 +62,15 @@ pub fn start(
         .name("mamamia-owner".to_owned())
         .spawn(move || {
             let _lock = lock; // held for the owner's whole life
-            run::run(owner, receiver);
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run::run(owner, receiver)
+            }));
+            if ran.is_err() {
+                // A bug. Serving on without the machine helps nobody; the
+                // WAL holds every acknowledged command, so a restart recovers.
+                log!(Error, "the owner thread panicked; exiting");
+                std::process::exit(EXIT_OWNER_PANICKED);
+            }
         })
         .map_err(StartError::Io)?;
     let handle = OwnerHandle {

@@ -6,7 +6,8 @@
 //! 4      4     crc: u32 LE, CRC32C of bytes 0..4 (body_len) then the body
 //! 8      8     lsn: u64 LE, the record's sequence number (0, 1, 2, ... over all segments)
 //! 16     8     now_ms: u64 LE, the logical time the machine handled the command at
-//! 24     1     encoding: 1 = the command as JSON text (serde_json of `Command`)
+//! 24     1     encoding: 1 = the command as JSON text (serde_json of `Command`),
+//!                          2 = an append in the binary form of `append_codec`
 //! 25     n     the encoded command
 //! ```
 //!
@@ -21,9 +22,11 @@ pub const FRAME_HEADER_LEN: usize = 8;
 /// Bytes of the body before the encoded command: `lsn`, `now_ms`, `encoding`.
 const BODY_PREFIX_LEN: usize = 17;
 
-/// The only command encoding so far; the byte leaves room for a compact
-/// binary one for appends without a format change.
+/// Any command as JSON text.
 const ENCODING_JSON: u8 = 1;
+
+/// An append in the binary form of [`super::append_codec`].
+const ENCODING_APPEND: u8 = 2;
 
 /// Largest body a frame may claim. A request body is at most a few MiB, and
 /// its JSON command a few times that; anything larger is corruption, not a
@@ -57,9 +60,17 @@ pub fn encode(lsn: u64, now_ms: u64, command: &Command, out: &mut Vec<u8>) {
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
     out.extend_from_slice(&lsn.to_le_bytes());
     out.extend_from_slice(&now_ms.to_le_bytes());
-    out.push(ENCODING_JSON);
-    serde_json::to_writer(&mut *out, command)
-        .expect("a Command always serializes: its fields are plain data with string keys");
+    match command {
+        Command::Append { log, messages } => {
+            out.push(ENCODING_APPEND);
+            super::append_codec::encode(log, messages, out);
+        }
+        _ => {
+            out.push(ENCODING_JSON);
+            serde_json::to_writer(&mut *out, command)
+                .expect("a Command always serializes: its fields are plain data with string keys");
+        }
+    }
     let body_len = out.len() - start - FRAME_HEADER_LEN;
     let body_len = u32::try_from(body_len).expect("a command is far below 4 GiB");
     out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
@@ -95,10 +106,15 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     }
     let lsn = u64::from_le_bytes(body[0..8].try_into().expect("8 bytes"));
     let now_ms = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
-    if body[16] != ENCODING_JSON {
-        return Decoded::Corrupt(format!("unknown command encoding {}", body[16]));
-    }
-    match serde_json::from_slice(&body[BODY_PREFIX_LEN..]) {
+    let encoded = &body[BODY_PREFIX_LEN..];
+    let command = match body[16] {
+        ENCODING_JSON => serde_json::from_slice(encoded).map_err(|error| error.to_string()),
+        ENCODING_APPEND => {
+            super::append_codec::decode(encoded).ok_or_else(|| "malformed append".to_owned())
+        }
+        other => Err(format!("unknown command encoding {other}")),
+    };
+    match command {
         Ok(command) => Decoded::Frame {
             record: Record {
                 lsn,
@@ -135,6 +151,11 @@ mod tests {
             (7, 1234, bytes.len())
         );
         assert_eq!(record.command, append("hello"));
+        let mut json = Vec::new();
+        encode(8, 1, &Command::CancelAllWaiters, &mut json);
+        assert!(
+            matches!(decode(&json), Decoded::Frame { record, .. } if record.command == Command::CancelAllWaiters)
+        );
         for len in 1..bytes.len() {
             assert_eq!(decode(&bytes[..len]), Decoded::Incomplete, "prefix {len}");
         }
