@@ -196,3 +196,45 @@ fn every_fsync_policy_keeps_acknowledged_appends_over_a_process_crash() {
         );
     }
 }
+
+#[test]
+fn retention_drops_messages_every_group_settled() {
+    // Proves: the periodic retention pass drops settled messages past the log's byte budget; unsettled ones stay.
+    let server = Server::start(&["--retention-interval-ms", "20"]);
+    server.put("/v1/logs/jobs", &json!({"retention_bytes": 0}));
+    // The group must exist first: a log without groups keeps nothing back.
+    server.put("/v1/logs/jobs/groups/g", &json!({}));
+    let payloads: Vec<Value> = (0..4).map(|n| json!({ "payload": n })).collect();
+    server.post("/v1/logs/jobs/messages", &json!({ "messages": payloads }));
+    let (_, acquired) = server.post(
+        "/v1/logs/jobs/groups/g/acquire",
+        &json!({"consumer": "c", "max": 2}),
+    );
+    let settlements: Vec<Value> = acquired["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|lease| json!({"index": lease["index"], "token": lease["token"], "outcome": "processed"}))
+        .collect();
+    server.post(
+        "/v1/logs/jobs/groups/g/settle",
+        &json!({ "settlements": settlements }),
+    );
+    let mut first_index = json!(0);
+    for _ in 0..500 {
+        first_index = server.get("/v1/logs/jobs").1["first_index"].clone();
+        if first_index == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        first_index, 2,
+        "settled messages 0 and 1 were dropped, 2 and 3 kept"
+    );
+    let (status, answer) = server.get("/v1/logs/jobs/messages/0");
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (404, json!("index_not_retained"))
+    );
+}
