@@ -92,7 +92,9 @@ pub struct Config {
     #[arg(long, env = "MAMAMIA_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
 
-    /// Take a snapshot after this many WAL bytes, to bound recovery time.
+    /// Take a snapshot once this many WAL bytes (and at least as many as
+    /// the last snapshot's size) were written since the last one, to bound
+    /// recovery time at a cost linear in the work done.
     #[arg(long, env = "MAMAMIA_SNAPSHOT_EVERY_BYTES", default_value_t = 64 << 20)]
     pub snapshot_every_bytes: u64,
 

@@ -74,6 +74,13 @@ fn corrupt(file: &str, offset: usize, reason: impl Into<String>) -> RecoveryErro
 pub fn recover(dir: &dyn Dir) -> Result<Recovered, RecoveryError> {
     let mut recovered = Recovered::default();
     let names = dir.list()?;
+    // A snapshot being written when the process died; the previous one stands.
+    for name in names.iter().filter(|name| name.ends_with(".tmp")) {
+        dir.remove(name)?;
+        recovered
+            .warnings
+            .push(format!("removed the unfinished {name}"));
+    }
     recovered.segments = names::sorted(&names, names::parse_segment);
     recovered.snapshots = names::sorted(&names, names::parse_snapshot);
     recovered.snapshot = newest_valid_snapshot(dir, &recovered.snapshots, &mut recovered.warnings)?;

@@ -185,3 +185,15 @@ fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
     assert_eq!(recovered.next_lsn, 2);
     assert!(recovered.warnings[0].contains("skipped snapshot"));
 }
+
+#[test]
+fn an_unfinished_snapshot_file_is_removed() {
+    let dir = MemDir::default();
+    write(&dir, 1, 1, 0);
+    dir.write_atomic("snapshot-00000000000000000009.snap.tmp", b"half")
+        .unwrap();
+    let (_, recovered) = open(&dir);
+    assert_eq!(recovered.next_lsn, 1);
+    assert!(recovered.warnings[0].contains("unfinished"));
+    assert_eq!(dir.len("snapshot-00000000000000000009.snap.tmp"), None);
+}
