@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long, env = "MAMAMIA_FSYNC", default_value = "always", value_parser = parse_fsync)]
     pub fsync: FsyncPolicy,
 
+    /// Owner threads; logs are spread over them by a hash of their name,
+    /// each with its own WAL (in `DATA_DIR/shard-K` when more than one).
+    /// Fixed when the data directory is created.
+    #[arg(long, env = "MAMAMIA_OWNERS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=crate::owner::OWNERS_MAX as i64))]
+    pub owners: u16,
+
     /// Largest request body, in bytes.
     #[arg(long, env = "MAMAMIA_BODY_BYTES_MAX", default_value_t = 8 << 20)]
     pub body_bytes_max: usize,

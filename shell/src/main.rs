@@ -52,8 +52,9 @@ async fn run(config: Config) -> Result<(), String> {
         snapshot_every_bytes: config.snapshot_every_bytes,
         retention_interval_ms: config.retention_interval_ms.max(1),
     };
-    let (owner, owner_thread) =
-        owner::start(settings, limits, metrics.clone()).map_err(|error| error.to_string())?;
+    let (owners, owner_threads) =
+        owner::start_owners(settings, limits, metrics.clone(), config.owners as usize)
+            .map_err(|error| error.to_string())?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;
@@ -63,13 +64,14 @@ async fn run(config: Config) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     log!(
         Info,
-        "mamamia {} on http://{addr}, {}, fsync {:?}, auth {}",
+        "mamamia {} on http://{addr}, {}, {} owner(s), fsync {:?}, auth {}",
         env!("CARGO_PKG_VERSION"),
         if config.in_memory {
             "in memory".to_owned()
         } else {
             format!("data in {}", config.data_dir.display())
         },
+        config.owners,
         config.fsync,
         if config.auth_token.is_some() {
             "on"
@@ -78,7 +80,7 @@ async fn run(config: Config) -> Result<(), String> {
         }
     );
     let app = Arc::new(App {
-        owner,
+        owners,
         metrics,
         auth_token: config.auth_token.clone(),
         body_bytes_max: config.body_bytes_max,
@@ -91,7 +93,12 @@ async fn run(config: Config) -> Result<(), String> {
         shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
     };
     http::serve(listener, app, server_settings, shutdown_signal()).await;
-    let _ = tokio::task::spawn_blocking(move || owner_thread.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in owner_threads {
+            let _ = thread.join();
+        }
+    })
+    .await;
     log!(Info, "stopped cleanly");
     Ok(())
 }

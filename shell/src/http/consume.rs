@@ -35,8 +35,8 @@ pub async fn put_group(
     let settings: GroupSettings = body::read_json(parts, body, app.body_bytes_max)
         .await?
         .unwrap_or_default();
-    match app
-        .owner
+    let owner = app.owner(&log);
+    match owner
         .command(Command::PutGroup {
             log,
             group,
@@ -51,8 +51,8 @@ pub async fn put_group(
 
 pub async fn get_group(app: &App, log: &str, group: &str) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
-    let summary = app
-        .owner
+    let owner = app.owner(&log);
+    let summary = owner
         .read(move |machine| machine.group(&log, &group))
         .await??;
     Ok(body::json(StatusCode::OK, &summary))
@@ -83,15 +83,16 @@ pub async fn acquire(
     let (log, group) = names(log, group)?;
     let body: AcquireBody = body::require_json(parts, body, app.body_bytes_max).await?;
     let consumer = parse_name(&body.consumer, ConsumerName::new)?;
+    let owner = app.owner(&log);
     let wait = body
         .wait_ms
         .filter(|&wait_ms| wait_ms > 0)
         .map(|wait_ms| Wait {
-            waiter: app.owner.new_waiter(),
+            waiter: owner.new_waiter(),
             wait_ms,
         });
     let mut guard = WaiterGuard {
-        owner: &app.owner,
+        owner,
         waiter: wait.map(|wait| wait.waiter),
     };
     let command = Command::Acquire(Acquire {
@@ -102,7 +103,7 @@ pub async fn acquire(
         lease_ms: body.lease_ms,
         wait,
     });
-    let reply = app.owner.command(command).await;
+    let reply = owner.command(command).await;
     guard.waiter = None; // answered: nothing parked remains
     match reply?? {
         Reply::Acquired(acquired) => {
@@ -139,8 +140,8 @@ pub async fn settle(
         .into_iter()
         .map(|settlement| settlement.into_settlement())
         .collect::<Result<Vec<_>, _>>()?;
-    match app
-        .owner
+    let owner = app.owner(&log);
+    match owner
         .command(Command::Settle {
             log,
             group,
@@ -176,13 +177,14 @@ pub async fn extend(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    let owner = app.owner(&log);
     let command = Command::Extend {
         log,
         group,
         leases,
         lease_ms: body.lease_ms,
     };
-    match app.owner.command(command).await?? {
+    match owner.command(command).await?? {
         Reply::Extended { results } => {
             let results: Vec<WireItemResult> =
                 results.iter().map(WireItemResult::of_extend).collect();
@@ -200,8 +202,8 @@ pub async fn release(
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
     let consumer = parse_name(consumer, ConsumerName::new)?;
-    match app
-        .owner
+    let owner = app.owner(&log);
+    match owner
         .command(Command::Release {
             log,
             group,

@@ -29,8 +29,8 @@ pub async fn list_dead(
     let (log, group) = names(log, group)?;
     let page = parse_page(query)?;
     let limit = page.limit;
-    let dead = app
-        .owner
+    let owner = app.owner(&log);
+    let dead = owner
         .read(move |machine| machine.dead_letters(&log, &group, page.after, limit))
         .await??;
     let next_after = (dead.len() == limit).then(|| dead.last().map(|letter| letter.index));
@@ -52,12 +52,13 @@ pub async fn redrive(
     let body: RedriveBody = body::read_json(parts, body, app.body_bytes_max)
         .await?
         .unwrap_or_default();
+    let owner = app.owner(&log);
     let command = Command::Redrive {
         log,
         group,
         indices: body.indices,
     };
-    match app.owner.command(command).await?? {
+    match owner.command(command).await?? {
         Reply::Redriven(redriven) => Ok(body::json(
             StatusCode::OK,
             &json!({ "redriven": redriven.count, "not_dead": redriven.not_dead }),
@@ -74,8 +75,8 @@ pub async fn list_leases(
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
     let page = parse_page(query)?;
-    let leases = app
-        .owner
+    let owner = app.owner(&log);
+    let leases = owner
         .read(move |machine| machine.leases(&log, &group, page.after, page.limit))
         .await??;
     Ok(body::json(StatusCode::OK, &json!({ "leases": leases })))
@@ -89,8 +90,8 @@ pub async fn list_attempts(
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
     let index = parse_index(index)?;
-    let attempts = app
-        .owner
+    let owner = app.owner(&log);
+    let attempts = owner
         .read(move |machine| machine.attempts(&log, &group, index))
         .await??;
     let listed: Vec<WireAttempt> = attempts.iter().map(WireAttempt::of).collect();

@@ -24,12 +24,12 @@ pub use error::ApiError;
 pub use server::{serve, ServerSettings};
 
 use crate::metrics::Metrics;
-use crate::owner::OwnerHandle;
+use crate::owner::{OwnerHandle, Owners};
 use route::{Endpoint, Matched, ROUTES};
 
 /// What every request handler shares.
 pub struct App {
-    pub owner: OwnerHandle,
+    pub owners: Owners,
     pub metrics: Arc<Metrics>,
     pub auth_token: Option<String>,
     pub body_bytes_max: usize,
@@ -39,6 +39,21 @@ pub struct App {
 }
 
 impl App {
+    /// The owner of a log's shard.
+    pub fn owner(&self, log: &mamamia_machine::LogName) -> &OwnerHandle {
+        self.owners.for_log(log)
+    }
+
+    /// Every log of every shard, by name.
+    pub async fn all_logs(&self) -> Result<Vec<mamamia_machine::LogSummary>, ApiError> {
+        let mut logs = Vec::new();
+        for owner in self.owners.all() {
+            logs.extend(owner.read(|machine| machine.logs()).await?);
+        }
+        logs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(logs)
+    }
+
     pub async fn handle(&self, request: hyper::Request<Incoming>) -> Response {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
@@ -123,7 +138,7 @@ impl App {
             )),
             OpenApi => Ok(body::json(StatusCode::OK, &crate::openapi::document())),
             Metrics => {
-                let logs = self.owner.read(|machine| machine.logs()).await?;
+                let logs = self.all_logs().await?;
                 let text = self.metrics.render(&logs);
                 Ok(body::respond(
                     StatusCode::OK,

@@ -25,11 +25,8 @@ pub async fn append(
         .enumerate()
         .map(|(position, message)| message.into_message(position))
         .collect::<Result<Vec<_>, _>>()?;
-    match app
-        .owner
-        .command(Command::Append { log, messages })
-        .await??
-    {
+    let owner = app.owner(&log);
+    match owner.command(Command::Append { log, messages }).await?? {
         Reply::Appended(appended) => Ok(body::json(
             StatusCode::CREATED,
             &json!({
@@ -44,13 +41,14 @@ pub async fn append(
 }
 
 pub async fn list_logs(app: &App) -> Result<Response, ApiError> {
-    let logs = app.owner.read(|machine| machine.logs()).await?;
+    let logs = app.all_logs().await?;
     Ok(body::json(StatusCode::OK, &json!({ "logs": logs })))
 }
 
 pub async fn get_log(app: &App, log: &str) -> Result<Response, ApiError> {
     let log = parse_name(log, LogName::new)?;
-    let summary = app.owner.read(move |machine| machine.log(&log)).await??;
+    let owner = app.owner(&log);
+    let summary = owner.read(move |machine| machine.log(&log)).await??;
     Ok(body::json(StatusCode::OK, &summary))
 }
 
@@ -64,11 +62,8 @@ pub async fn put_log(
     let settings: LogSettings = body::read_json(parts, body, app.body_bytes_max)
         .await?
         .unwrap_or_default();
-    match app
-        .owner
-        .command(Command::PutLog { log, settings })
-        .await??
-    {
+    let owner = app.owner(&log);
+    match owner.command(Command::PutLog { log, settings }).await?? {
         Reply::LogPut { created } => Ok(created_or_ok(created)),
         other => Err(unexpected(other)),
     }
@@ -77,8 +72,8 @@ pub async fn put_log(
 pub async fn get_message(app: &App, log: &str, index: &str) -> Result<Response, ApiError> {
     let log = parse_name(log, LogName::new)?;
     let index = parse_index(index)?;
-    let message = app
-        .owner
+    let owner = app.owner(&log);
+    let message = owner
         .read(move |machine| machine.message(&log, index))
         .await??;
     Ok(body::json(StatusCode::OK, &WireMessage::of(&message)))

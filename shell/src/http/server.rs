@@ -71,7 +71,7 @@ pub async fn serve(
     drop(listener);
     log!(Info, "shutting down: no new connections");
     app.shutting_down.store(true, Ordering::Relaxed);
-    app.owner.shutdown().await;
+    app.owners.shutdown().await;
     if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
         .await
         .is_err()

@@ -12,6 +12,7 @@
 
 mod clock;
 mod run;
+mod shards;
 mod start;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use mamamia_machine::{Command, Error, Machine, Reply, WaiterId};
 use tokio::sync::{mpsc, oneshot};
 
 pub use run::Settings;
+pub use shards::{start_owners, Owners, OWNERS_MAX};
 pub use start::{start, StartError};
 
 /// Requests queued for the owner at most; past it, senders wait, which

@@ -23,6 +23,11 @@ pub enum StartError {
     Locked(String),
     /// A snapshot that passed its checksum does not decode.
     Snapshot(String),
+    /// The data directory was made with another `--owners` count.
+    Shards {
+        recorded: String,
+        asked: usize,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -35,6 +40,11 @@ impl fmt::Display for StartError {
                 "another mamamia process uses the data directory {path}; refusing to share it"
             ),
             StartError::Snapshot(reason) => write!(f, "the snapshot does not decode: {reason}"),
+            StartError::Shards { recorded, asked } => write!(
+                f,
+                "the data directory was created with --owners {recorded}, not {asked}: \
+                 logs are placed by owner count, so it cannot change"
+            ),
         }
     }
 }

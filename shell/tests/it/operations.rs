@@ -238,3 +238,70 @@ fn retention_drops_messages_every_group_settled() {
         (404, json!("index_not_retained"))
     );
 }
+
+#[test]
+fn logs_spread_over_several_owners_survive_a_crash_and_the_count_is_fixed() {
+    // Proves: with --owners 3 every log works and is listed, state survives SIGKILL, and another owner count is refused.
+    let mut server = Server::start(&["--owners", "3"]);
+    let names: Vec<String> = (0..9).map(|n| format!("log-{n}")).collect();
+    for (position, name) in names.iter().enumerate() {
+        let payloads: Vec<Value> = (0..=position).map(|n| json!({ "payload": n })).collect();
+        let (status, _) = server.post(
+            &format!("/v1/logs/{name}/messages"),
+            &json!({ "messages": payloads }),
+        );
+        assert_eq!(status, 201);
+        let (_, acquired) = server.post(
+            &format!("/v1/logs/{name}/groups/g/acquire"),
+            &json!({"consumer": "c"}),
+        );
+        let token = acquired["leases"][0]["token"].clone();
+        let settle = json!({"settlements": [{"index": 0, "token": token, "outcome": "processed"}]});
+        assert_eq!(
+            server
+                .post(&format!("/v1/logs/{name}/groups/g/settle"), &settle)
+                .1["results"][0]["status"],
+            "ok"
+        );
+    }
+    server.crash_and_restart();
+    let (_, listed) = server.get("/v1/logs");
+    let listed: Vec<(String, u64)> = listed["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|log| {
+            (
+                log["name"].as_str().unwrap().to_owned(),
+                log["next_index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| (name.clone(), n as u64 + 1))
+        .collect();
+    assert_eq!(listed, expected);
+    for name in &names {
+        assert_eq!(
+            server.get(&format!("/v1/logs/{name}/groups/g")).1["base_offset"],
+            1,
+            "{name}"
+        );
+    }
+    let shards = std::fs::read_dir(&server.data_dir)
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("shard-"))
+        .count();
+    assert_eq!(shards, 3);
+    server.kill();
+    let other = std::process::Command::new(env!("CARGO_BIN_EXE_mamamia"))
+        .args(["--addr", "127.0.0.1:0", "--owners", "2", "--data-dir"])
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("--owners 3"));
+}
