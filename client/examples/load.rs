@@ -1,7 +1,8 @@
 //! A quick load generator (the project's `bench` is the real benchmark):
-//! `cargo run --release --example load -- URL PRODUCERS CONSUMERS BATCH SECONDS`.
+//! `cargo run --release --example load -- URL PRODUCERS CONSUMERS BATCH SECONDS [LOGS]`.
 //! Producers append BATCH 100-byte messages per request; consumers acquire
-//! up to BATCH and settle them in one request. Prints throughput and the
+//! up to BATCH and settle them in one request. With LOGS > 1, producer and
+//! consumer K use log K % LOGS (to exercise `--owners`). Prints throughput and the
 //! append latency percentiles.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,8 +29,10 @@ async fn main() -> Result<(), mamamia_client::Error> {
         number(3, 1).max(1),
         number(4, 5),
     );
+    let logs = number(5, 1).max(1);
     let client = Client::new(&url)?;
-    let log = format!("load-{}", std::process::id());
+    let run = std::process::id();
+    let log_of = move |worker: u64| format!("load-{run}-{}", worker % logs);
     let stop = Arc::new(AtomicBool::new(false));
     let consumed = Arc::new(AtomicU64::new(0));
     let latencies_us = Arc::new(Mutex::new(Vec::new()));
@@ -37,7 +40,7 @@ async fn main() -> Result<(), mamamia_client::Error> {
     for producer in 0..producers {
         let (client, log, stop, latencies_us) = (
             client.clone(),
-            log.clone(),
+            log_of(producer),
             stop.clone(),
             latencies_us.clone(),
         );
@@ -56,8 +59,12 @@ async fn main() -> Result<(), mamamia_client::Error> {
         }));
     }
     for consumer in 0..consumers {
-        let (client, log, stop, consumed) =
-            (client.clone(), log.clone(), stop.clone(), consumed.clone());
+        let (client, log, stop, consumed) = (
+            client.clone(),
+            log_of(consumer),
+            stop.clone(),
+            consumed.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let name = format!("consumer-{consumer}");
             let options = AcquireOptions {
@@ -106,7 +113,7 @@ async fn main() -> Result<(), mamamia_client::Error> {
     };
     let produced = latencies_us.len() as u64 * batch;
     println!(
-        "{producers} producers x {consumers} consumers, batch {batch}, {seconds} s: appended {:.0} msg/s, consumed {:.0} msg/s, append latency p50 {} us p99 {} us",
+        "{producers} producers x {consumers} consumers, {logs} log(s), batch {batch}, {seconds} s: appended {:.0} msg/s, consumed {:.0} msg/s, append latency p50 {} us p99 {} us",
         produced as f64 / seconds as f64,
         consumed.load(Ordering::Relaxed) as f64 / seconds as f64,
         percentile(0.50),
