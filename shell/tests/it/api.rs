@@ -290,3 +290,20 @@ fn the_consumer_helper_processes_everything_and_heartbeats_slow_work() {
         );
     });
 }
+
+#[test]
+fn pooled_connections_outlive_the_server_closing_idle_ones() {
+    // Proves: after the server drops an idle keep-alive connection (header read timeout), the client's next requests still succeed.
+    let server = Server::start(&["--header-read-timeout-ms", "100"]);
+    runtime().block_on(async {
+        let client = Client::new(&server.url()).unwrap();
+        for round in 0..3 {
+            client
+                .append("jobs", &[NewMessage::json(json!(round))])
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        assert_eq!(client.log("jobs").await.unwrap().next_index, 3);
+    });
+}
