@@ -13,6 +13,7 @@
 mod clock;
 mod run;
 mod shards;
+mod snapshot;
 mod start;
 
 use std::sync::Arc;

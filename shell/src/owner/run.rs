@@ -13,6 +13,7 @@ use mamamia_machine::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
+use super::snapshot::SnapshotDone;
 use super::{Deferred, Request};
 use crate::config::FsyncPolicy;
 use crate::log;
@@ -44,8 +45,8 @@ pub struct Owner {
     pub(super) machine: Machine,
     pub(super) wal: Option<Wal>,
     pub(super) clock: Clock,
-    settings: Settings,
-    metrics: Arc<Metrics>,
+    pub(super) settings: Settings,
+    pub(super) metrics: Arc<Metrics>,
     /// Parked long polls, answered when the machine serves or times them out.
     parked: HashMap<WaiterId, ReplySender>,
     /// Answers held until the batch is durable.
@@ -57,7 +58,7 @@ pub struct Owner {
     unsynced: bool,
     last_retention: Instant,
     /// Size of the last snapshot, see [`Owner::maybe_snapshot`].
-    last_snapshot_bytes: u64,
+    pub(super) last_snapshot_bytes: u64,
 }
 
 impl Owner {
@@ -135,7 +136,6 @@ impl Owner {
         for answer in self.deferred.drain(..) {
             answer();
         }
-        self.maybe_snapshot();
         shutdown
     }
 
@@ -270,51 +270,14 @@ impl Owner {
         }
     }
 
-    /// Snapshots once the WAL written since the last snapshot is both over
-    /// the configured size and as large as that snapshot: a snapshot costs
-    /// time proportional to the state, so tying it to the WAL written keeps
-    /// its cost linear in the work done, and recovery still replays at most
-    /// about one state's worth of records.
-    fn maybe_snapshot(&mut self) {
-        let threshold = self
-            .settings
-            .snapshot_every_bytes
-            .max(self.last_snapshot_bytes);
-        let due = self
-            .wal
-            .as_ref()
-            .is_some_and(|wal| wal.bytes_since_snapshot() >= threshold);
-        if due {
-            if let Err(error) = self.snapshot() {
-                // Not fatal: the WAL still holds everything; retry later.
-                log!(Warn, "snapshot failed: {error}");
-            }
-        }
-    }
-
-    /// Stores the machine's state so recovery can start from here.
-    pub(super) fn snapshot(&mut self) -> std::io::Result<()> {
-        let Some(wal) = self.wal.as_mut() else {
-            return Ok(());
-        };
-        let started = Instant::now();
-        let state = serde_json::to_vec(&self.machine)
-            .expect("the machine always serializes: plain data with string keys");
-        wal.snapshot(&state)?;
-        self.last_snapshot_bytes = state.len() as u64;
-        log!(
-            Info,
-            "snapshot of {} bytes at record {} in {:?}",
-            state.len(),
-            wal.next_lsn(),
-            started.elapsed()
-        );
-        Ok(())
-    }
-
     /// Answers every parked waiter with nothing, makes the WAL durable and
-    /// snapshots, so the next start recovers fast.
-    fn stop(&mut self) {
+    /// snapshots (after any snapshot still being written), so the next
+    /// start recovers fast.
+    async fn stop(&mut self, pending: Option<SnapshotDone>) {
+        if let Some(written) = pending {
+            let written = written.await;
+            self.finish_snapshot(written);
+        }
         let now_ms = self.clock.now_ms();
         self.apply_internal(now_ms, Command::CancelAllWaiters);
         for (_, sender) in self.parked.drain() {
@@ -346,21 +309,30 @@ pub fn run(mut owner: Owner, mut receiver: mpsc::Receiver<Request>) {
         .expect("a current-thread runtime builds: it needs no OS resources beyond a timer");
     runtime.block_on(async move {
         let mut batch = Vec::with_capacity(BATCH_REQUESTS_MAX);
+        // A snapshot being written on its own thread, at most one at a time.
+        let mut pending: Option<SnapshotDone> = None;
         loop {
             let wake = owner.next_wake();
             tokio::select! {
                 count = receiver.recv_many(&mut batch, BATCH_REQUESTS_MAX) => {
                     if count == 0 {
-                        owner.stop();
+                        owner.stop(pending.take()).await;
                         return;
                     }
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {}
+                written = async { pending.as_mut().expect("polled only while pending").await }, if pending.is_some() => {
+                    pending = None;
+                    owner.finish_snapshot(written);
+                }
             }
             if let Some(done) = owner.step(&mut batch) {
-                owner.stop();
+                owner.stop(pending.take()).await;
                 let _ = done.send(());
                 return;
+            }
+            if pending.is_none() {
+                pending = owner.maybe_snapshot();
             }
         }
     });

@@ -15,8 +15,8 @@ pub trait AppendFile: Send {
     fn sync(&mut self) -> io::Result<()>;
 }
 
-/// A flat directory of files.
-pub trait Dir: Send {
+/// A flat directory of files, shared by the WAL and a snapshot writer.
+pub trait Dir: Send + Sync {
     /// Names of the files in the directory, in no particular order.
     fn list(&self) -> io::Result<Vec<String>>;
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;

@@ -15,6 +15,7 @@ mod recovery;
 mod tests;
 
 use std::io;
+use std::sync::Arc;
 
 pub use dir::{Dir, FsDir, MemDir, Tear};
 pub use frame::Record;
@@ -29,7 +30,7 @@ pub const SEGMENT_BYTES_TARGET: u64 = 64 << 20;
 
 /// The open log: appends go to the newest segment.
 pub struct Wal {
-    dir: Box<dyn Dir>,
+    dir: Arc<dyn Dir>,
     file: Box<dyn AppendFile>,
     segment_bytes: u64,
     /// First lsn of every segment on disk, ascending; the last is open.
@@ -42,6 +43,27 @@ pub struct Wal {
     /// Bytes written since the last snapshot.
     bytes_since_snapshot: u64,
     bytes_total: u64,
+}
+
+/// A snapshot to write, possibly on another thread: it touches only its
+/// own file.
+pub struct SnapshotJob {
+    dir: Arc<dyn Dir>,
+    lsn: u64,
+}
+
+impl SnapshotJob {
+    /// Writes the snapshot atomically; returns its lsn for
+    /// [`Wal::finish_snapshot`].
+    pub fn write(&self, state: &[u8]) -> io::Result<u64> {
+        let bytes = recovery::encode_snapshot(self.lsn, state);
+        self.dir.write_atomic(&names::snapshot(self.lsn), &bytes)?;
+        Ok(self.lsn)
+    }
+
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
 }
 
 /// A position in the unwritten buffer, see [`Wal::mark`].
@@ -61,6 +83,7 @@ pub struct Committed {
 impl Wal {
     /// Recovers the directory and opens a fresh segment for new records.
     pub fn open(dir: Box<dyn Dir>) -> Result<(Wal, Recovered), RecoveryError> {
+        let dir: Arc<dyn Dir> = Arc::from(dir);
         let recovered = recovery::recover(dir.as_ref())?;
         let mut segments = recovered.segments.clone();
         let next_lsn = recovered.next_lsn;
@@ -154,24 +177,39 @@ impl Wal {
     }
 
     /// Stores `state` (the machine before record `next_lsn`), then drops
-    /// what recovery no longer needs. One older snapshot and its segments
-    /// are kept as a fallback should the newest be unreadable.
+    /// what recovery no longer needs: [`Wal::begin_snapshot`],
+    /// [`SnapshotJob::write`] and [`Wal::finish_snapshot`] in one go.
     ///
     /// Must follow a commit with nothing buffered: the state covers every
     /// record appended so far.
     pub fn snapshot(&mut self, state: &[u8]) -> io::Result<()> {
+        let job = self.begin_snapshot()?;
+        let lsn = job.write(state)?;
+        self.finish_snapshot(lsn)
+    }
+
+    /// Starts a snapshot of the state before record `next_lsn`: closes the
+    /// open segment, so everything the snapshot covers is in closed files.
+    /// The returned job may write the snapshot on another thread while new
+    /// records go to the new segment.
+    pub fn begin_snapshot(&mut self) -> io::Result<SnapshotJob> {
         assert!(self.buffer.is_empty(), "snapshot right after a commit");
         self.file.sync()?;
-        let lsn = self.next_lsn;
-        self.dir.write_atomic(
-            &names::snapshot(lsn),
-            &recovery::encode_snapshot(lsn, state),
-        )?;
-        if self.snapshots.last() != Some(&lsn) {
-            self.snapshots.push(lsn);
-        }
         self.rotate()?;
         self.bytes_since_snapshot = 0;
+        Ok(SnapshotJob {
+            dir: self.dir.clone(),
+            lsn: self.next_lsn,
+        })
+    }
+
+    /// Records a written snapshot and deletes the snapshots and segments
+    /// recovery no longer needs. One older snapshot and its segments are
+    /// kept as a fallback should the newest be unreadable.
+    pub fn finish_snapshot(&mut self, lsn: u64) -> io::Result<()> {
+        if self.snapshots.last().is_none_or(|&last| last < lsn) {
+            self.snapshots.push(lsn);
+        }
         self.drop_unneeded()
     }
 
