@@ -212,7 +212,7 @@ fn acknowledged_appends_and_settles_survive_sigkill_at_random_moments() {
     }
     let acked = acked.lock().unwrap();
     assert!(
-        acked.appends.len() > 100,
+        acked.appends.len() > 50,
         "the test did real work: {} appends",
         acked.appends.len()
     );
