@@ -15,6 +15,7 @@ mod run;
 mod shards;
 mod snapshot;
 mod start;
+mod state;
 
 use std::sync::Arc;
 

@@ -32,8 +32,7 @@ impl Owner {
             return None;
         }
         let started = Instant::now();
-        let state = serde_json::to_vec(&self.machine)
-            .expect("the machine always serializes: plain data with string keys");
+        let state = super::state::encode(&self.machine);
         let job = match wal.begin_snapshot() {
             Ok(job) => job,
             Err(error) => {
@@ -92,8 +91,7 @@ impl Owner {
             return Ok(());
         };
         let started = Instant::now();
-        let state = serde_json::to_vec(&self.machine)
-            .expect("the machine always serializes: plain data with string keys");
+        let state = super::state::encode(&self.machine);
         wal.snapshot(&state)?;
         self.last_snapshot_bytes = state.len() as u64;
         log!(

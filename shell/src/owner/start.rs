@@ -98,8 +98,7 @@ fn recover(settings: &Settings, limits: Limits) -> Result<(Machine, Wal, File), 
         log!(Warn, "recovery: {warning}");
     }
     let mut machine = match &recovered.snapshot {
-        Some((_, state)) => serde_json::from_slice::<Machine>(state)
-            .map_err(|error| StartError::Snapshot(error.to_string()))?,
+        Some((_, state)) => super::state::decode(state).map_err(StartError::Snapshot)?,
         None => Machine::new(limits.clone()),
     };
     if machine.limits() != &limits {

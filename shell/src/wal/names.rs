@@ -3,14 +3,14 @@
 //! - `wal-{first_lsn:020}.seg`: a segment; a 16-byte header (magic
 //!   `MAMAWAL1`, then `first_lsn` as u64 LE) and frames (see `frame`).
 //! - `snapshot-{lsn:020}.snap`: the machine's state before record `lsn`;
-//!   magic `MAMASNP1`, `lsn` u64 LE, CRC32C of the state u32 LE, the state
-//!   as JSON.
+//!   magic `MAMASNP2`, `lsn` u64 LE, CRC32C of the state u32 LE, the state
+//!   (MessagePack, see `owner::state`; the WAL itself does not look inside).
 //!
 //! Zero-padded numbers make name order the lsn order.
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"MAMAWAL1";
 pub const SEGMENT_HEADER_LEN: usize = 16;
-pub const SNAPSHOT_MAGIC: &[u8; 8] = b"MAMASNP1";
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"MAMASNP2";
 pub const SNAPSHOT_HEADER_LEN: usize = 20;
 
 pub fn segment(first_lsn: u64) -> String {
