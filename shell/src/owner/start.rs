@@ -13,7 +13,7 @@ use super::run::{self, Owner, Settings};
 use super::{OwnerHandle, REQUEST_QUEUE_LEN};
 use crate::log;
 use crate::metrics::Metrics;
-use crate::wal::{FsDir, RecoveryError, Wal};
+use crate::wal::{FsDir, Record, RecoveryError, Replay, Wal};
 
 #[derive(Debug)]
 pub enum StartError {
@@ -21,8 +21,6 @@ pub enum StartError {
     Io(std::io::Error),
     /// Another process holds the data directory.
     Locked(String),
-    /// A snapshot that passed its checksum does not decode.
-    Snapshot(String),
     /// The data directory was made with another `--owners` count.
     Shards {
         recorded: String,
@@ -39,7 +37,6 @@ impl fmt::Display for StartError {
                 f,
                 "another mamamia process uses the data directory {path}; refusing to share it"
             ),
-            StartError::Snapshot(reason) => write!(f, "the snapshot does not decode: {reason}"),
             StartError::Shards { recorded, asked } => write!(
                 f,
                 "the data directory was created with --owners {recorded}, not {asked}: \
@@ -90,47 +87,66 @@ pub fn start(
     Ok((handle, thread))
 }
 
+/// Rebuilds the machine as recovery reads the WAL: from the snapshot's
+/// state (or a new machine), then each record in order.
+struct Rebuild {
+    machine: Machine,
+    /// Logged commands the machine refused on replay: never expected, since
+    /// only accepted commands are logged; counted to warn about it.
+    refused: u64,
+}
+
+impl Replay for Rebuild {
+    fn snapshot(&mut self, _lsn: u64, state: Vec<u8>) -> Result<(), String> {
+        self.machine = super::state::decode(&state)?;
+        Ok(())
+    }
+
+    fn record(&mut self, record: Record) {
+        if self.machine.handle(record.now_ms, record.command).is_err() {
+            self.refused += 1;
+        }
+        // Events of the past run (waiters served, leases expired) went to
+        // clients that are gone.
+        while self.machine.poll_event().is_some() {}
+    }
+}
+
 fn recover(settings: &Settings, limits: Limits) -> Result<(Machine, Wal, File), StartError> {
     let dir = FsDir::open(&settings.data_dir).map_err(StartError::Io)?;
     let lock = lock_dir(settings)?;
-    let (wal, recovered) = Wal::open(Box::new(dir)).map_err(StartError::Recovery)?;
+    let started = std::time::Instant::now();
+    let mut rebuild = Rebuild {
+        machine: Machine::new(limits.clone()),
+        refused: 0,
+    };
+    let (wal, recovered) = Wal::open(Box::new(dir), &mut rebuild).map_err(StartError::Recovery)?;
     for warning in &recovered.warnings {
         log!(Warn, "recovery: {warning}");
     }
-    let mut machine = match &recovered.snapshot {
-        Some((_, state)) => super::state::decode(state).map_err(StartError::Snapshot)?,
-        None => Machine::new(limits.clone()),
-    };
-    if machine.limits() != &limits {
+    if rebuild.machine.limits() != &limits {
         log!(
             Warn,
             "limits are fixed when the data directory is created; keeping {:?}",
-            machine.limits()
+            rebuild.machine.limits()
         );
     }
-    let mut refused = 0;
-    for record in &recovered.records {
-        if machine
-            .handle(record.now_ms, record.command.clone())
-            .is_err()
-        {
-            refused += 1;
-        }
-    }
-    if refused > 0 {
+    if rebuild.refused > 0 {
         log!(
             Warn,
-            "recovery: {refused} logged commands were refused on replay"
+            "recovery: {} logged commands were refused on replay",
+            rebuild.refused
         );
     }
     log!(
         Info,
-        "recovered {} records after snapshot {:?}; next record {}",
-        recovered.records.len(),
-        recovered.snapshot.as_ref().map(|(lsn, _)| *lsn),
+        "recovered {} records after snapshot {:?} in {:?}; next record {}",
+        recovered.replayed,
+        recovered.snapshot_lsn,
+        started.elapsed(),
         recovered.next_lsn
     );
-    Ok((machine, wal, lock))
+    Ok((rebuild.machine, wal, lock))
 }
 
 /// Takes an exclusive advisory lock on `DATA_DIR/LOCK`, released when the

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 pub use dir::{Dir, FsDir, MemDir, Tear};
 pub use frame::Record;
-pub use recovery::{Recovered, RecoveryError};
+pub use recovery::{Collect, Recovered, RecoveryError, Replay};
 
 use dir::AppendFile;
 use mamamia_machine::Command;
@@ -81,10 +81,14 @@ pub struct Committed {
 }
 
 impl Wal {
-    /// Recovers the directory and opens a fresh segment for new records.
-    pub fn open(dir: Box<dyn Dir>) -> Result<(Wal, Recovered), RecoveryError> {
+    /// Recovers the directory into `replay` and opens a fresh segment for
+    /// new records.
+    pub fn open(
+        dir: Box<dyn Dir>,
+        replay: &mut dyn Replay,
+    ) -> Result<(Wal, Recovered), RecoveryError> {
         let dir: Arc<dyn Dir> = Arc::from(dir);
-        let recovered = recovery::recover(dir.as_ref())?;
+        let recovered = recovery::recover(dir.as_ref(), replay)?;
         let mut segments = recovered.segments.clone();
         let next_lsn = recovered.next_lsn;
         // A segment that would share the new one's name holds no records

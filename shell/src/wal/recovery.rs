@@ -7,13 +7,40 @@ use super::dir::Dir;
 use super::frame::{self, Decoded, Record};
 use super::names::{self, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC};
 
-/// What recovery found: the state to start from and what to replay on it.
+/// Takes what recovery reads, in order: the newest valid snapshot (if
+/// any), then every record after it, one segment at a time, so a large log
+/// is never held in memory twice.
+pub trait Replay {
+    /// The state before record `lsn`.
+    fn snapshot(&mut self, lsn: u64, state: Vec<u8>) -> Result<(), String>;
+    fn record(&mut self, record: Record);
+}
+
+/// A [`Replay`] that keeps everything, for tests and tools.
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    pub records: Vec<Record>,
+}
+
+impl Replay for Collect {
+    fn snapshot(&mut self, lsn: u64, state: Vec<u8>) -> Result<(), String> {
+        self.snapshot = Some((lsn, state));
+        Ok(())
+    }
+
+    fn record(&mut self, record: Record) {
+        self.records.push(record);
+    }
+}
+
+/// What recovery found and did.
 #[derive(Debug, Default)]
 pub struct Recovered {
-    /// The newest valid snapshot: `(lsn, machine JSON)`; records from `lsn` on follow it.
-    pub snapshot: Option<(u64, Vec<u8>)>,
-    /// Records to replay, in order, all at or after the snapshot's lsn.
-    pub records: Vec<Record>,
+    /// The lsn of the snapshot recovery started from.
+    pub snapshot_lsn: Option<u64>,
+    /// Records replayed after it.
+    pub replayed: u64,
     /// The lsn the next record gets.
     pub next_lsn: u64,
     /// Segments in the directory, by first lsn, after any repair.
@@ -28,6 +55,8 @@ pub struct Recovered {
 #[derive(Debug)]
 pub enum RecoveryError {
     Io(std::io::Error),
+    /// The snapshot passed its checksum but its state does not decode.
+    State(String),
     /// Damage that is not a torn tail: acknowledged data may be lost, so
     /// the server refuses to start rather than silently drop it.
     Corrupt {
@@ -41,6 +70,7 @@ impl fmt::Display for RecoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RecoveryError::Io(error) => write!(f, "cannot read the write-ahead log: {error}"),
+            RecoveryError::State(reason) => write!(f, "the snapshot does not decode: {reason}"),
             RecoveryError::Corrupt {
                 file,
                 offset,
@@ -70,8 +100,9 @@ fn corrupt(file: &str, offset: usize, reason: impl Into<String>) -> RecoveryErro
     }
 }
 
-/// Recovers the directory's snapshot and records, repairing a torn tail.
-pub fn recover(dir: &dyn Dir) -> Result<Recovered, RecoveryError> {
+/// Recovers the directory's snapshot and records into `replay`, repairing
+/// a torn tail.
+pub fn recover(dir: &dyn Dir, replay: &mut dyn Replay) -> Result<Recovered, RecoveryError> {
     let mut recovered = Recovered::default();
     let names = dir.list()?;
     // A snapshot being written when the process died; the previous one stands.
@@ -83,8 +114,12 @@ pub fn recover(dir: &dyn Dir) -> Result<Recovered, RecoveryError> {
     }
     recovered.segments = names::sorted(&names, names::parse_segment);
     recovered.snapshots = names::sorted(&names, names::parse_snapshot);
-    recovered.snapshot = newest_valid_snapshot(dir, &recovered.snapshots, &mut recovered.warnings)?;
-    let start_lsn = recovered.snapshot.as_ref().map_or(0, |(lsn, _)| *lsn);
+    let snapshot = newest_valid_snapshot(dir, &recovered.snapshots, &mut recovered.warnings)?;
+    let start_lsn = snapshot.as_ref().map_or(0, |(lsn, _)| *lsn);
+    if let Some((lsn, state)) = snapshot {
+        recovered.snapshot_lsn = Some(lsn);
+        replay.snapshot(lsn, state).map_err(RecoveryError::State)?;
+    }
     recovered.next_lsn = start_lsn;
 
     // Segments wholly before the snapshot are not needed; the first needed
@@ -117,7 +152,15 @@ pub fn recover(dir: &dyn Dir) -> Result<Recovered, RecoveryError> {
                 ));
             }
         }
-        let next = read_segment(dir, &name, first_lsn, is_last, start_lsn, &mut recovered)?;
+        let next = read_segment(
+            dir,
+            &name,
+            first_lsn,
+            is_last,
+            start_lsn,
+            &mut recovered,
+            replay,
+        )?;
         expected_lsn = Some(next);
     }
     recovered.next_lsn = expected_lsn.unwrap_or(start_lsn).max(start_lsn);
@@ -132,6 +175,7 @@ fn read_segment(
     is_last: bool,
     start_lsn: u64,
     recovered: &mut Recovered,
+    replay: &mut dyn Replay,
 ) -> Result<u64, RecoveryError> {
     let bytes = dir.read(name)?;
     if bytes.len() < SEGMENT_HEADER_LEN && is_last {
@@ -169,7 +213,8 @@ fn read_segment(
                     ));
                 }
                 if lsn >= start_lsn {
-                    recovered.records.push(record);
+                    recovered.replayed += 1;
+                    replay.record(record);
                 }
                 lsn += 1;
                 offset += frame_len;

@@ -11,8 +11,34 @@ fn append(number: u64) -> Command {
     }
 }
 
-fn open(dir: &MemDir) -> (Wal, Recovered) {
-    Wal::open(Box::new(dir.clone())).expect("recoverable")
+/// What a test sees of a recovery: the report and what was replayed.
+struct Opened {
+    recovered: Recovered,
+    snapshot: Option<(u64, Vec<u8>)>,
+    records: Vec<Record>,
+    next_lsn: u64,
+    warnings: Vec<String>,
+    snapshots: Vec<u64>,
+    segments: Vec<u64>,
+}
+
+fn open(dir: &MemDir) -> (Wal, Opened) {
+    try_open(dir).expect("recoverable")
+}
+
+fn try_open(dir: &MemDir) -> Result<(Wal, Opened), RecoveryError> {
+    let mut collect = Collect::default();
+    let (wal, recovered) = Wal::open(Box::new(dir.clone()), &mut collect)?;
+    let opened = Opened {
+        snapshot: collect.snapshot,
+        records: collect.records,
+        next_lsn: recovered.next_lsn,
+        warnings: recovered.warnings.clone(),
+        snapshots: recovered.snapshots.clone(),
+        segments: recovered.segments.clone(),
+        recovered,
+    };
+    Ok((wal, opened))
 }
 
 /// Writes `batches` group commits of `per_batch` records, synced, then
@@ -36,7 +62,7 @@ fn write(dir: &MemDir, batches: u64, per_batch: u64, unsynced: u64) -> u64 {
     synced
 }
 
-fn check_prefix(recovered: &Recovered, at_least: u64) {
+fn check_prefix(recovered: &Opened, at_least: u64) {
     assert!(
         recovered.next_lsn >= at_least,
         "an acknowledged record was lost"
@@ -47,6 +73,7 @@ fn check_prefix(recovered: &Recovered, at_least: u64) {
         assert_eq!(record.now_ms, record.lsn);
     }
     assert_eq!(recovered.records.len() as u64, recovered.next_lsn);
+    assert_eq!(recovered.recovered.replayed, recovered.next_lsn);
 }
 
 #[test]
@@ -121,7 +148,7 @@ fn damage_in_a_segment_before_the_last_is_refused_with_a_clear_message() {
     dir.corrupt(&first, names::SEGMENT_HEADER_LEN + 30, b"XX");
     // Without the newest snapshot, recovery needs the damaged segment.
     dir.remove(&names::snapshot(3)).unwrap();
-    let error = Wal::open(Box::new(dir.clone())).err().expect("refused");
+    let error = try_open(&dir).err().expect("refused");
     let message = error.to_string();
     assert!(message.contains(&first), "{message}");
     assert!(message.contains("refusing to start"), "{message}");
@@ -133,7 +160,7 @@ fn damage_followed_by_intact_records_in_the_last_segment_is_refused() {
     write(&dir, 3, 2, 0);
     let last = names::segment(0);
     dir.corrupt(&last, names::SEGMENT_HEADER_LEN + 5, b"\xff\xff");
-    let error = Wal::open(Box::new(dir.clone())).err().expect("refused");
+    let error = try_open(&dir).err().expect("refused");
     assert!(
         error.to_string().contains("a valid record follows"),
         "{error}"
