@@ -55,6 +55,7 @@ async fn run(config: Config) -> Result<(), String> {
     let (owners, owner_threads) =
         owner::start_owners(settings, limits, metrics.clone(), config.owners as usize)
             .map_err(|error| error.to_string())?;
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;
@@ -92,7 +93,7 @@ async fn run(config: Config) -> Result<(), String> {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
         shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
     };
-    http::serve(listener, app, server_settings, shutdown_signal()).await;
+    http::serve(listener, app, server_settings, shutdown).await;
     let _ = tokio::task::spawn_blocking(move || {
         for thread in owner_threads {
             let _ = thread.join();
@@ -103,17 +104,20 @@ async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when first polled, so a signal that arrives right after the
+/// server says it listens is never lost (it would kill the process).
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    let install = |kind| signal(kind).map_err(|error| format!("cannot handle signals: {error}"));
+    let mut interrupt = install(SignalKind::interrupt())?;
+    let mut terminate = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
 
 /// Long polls hold a connection each: lift the soft limit on open files to
