@@ -94,6 +94,10 @@ pub struct Config {
     #[arg(long, env = "MAMAMIA_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
+    /// Time a client has to send a request's body, in ms (408 after it).
+    #[arg(long, env = "MAMAMIA_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+
     /// Require `Authorization: Bearer TOKEN` on /v1 and /metrics.
     #[arg(long, env = "MAMAMIA_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use mamamia_machine::Limits;
 use mamamia_shell::config::{Config, FsyncPolicy};
-use mamamia_shell::http::{self, App, ServerSettings};
+use mamamia_shell::http::{self, App, BodyLimits, ServerSettings};
 use mamamia_shell::metrics::Metrics;
 use mamamia_shell::owner::{self, Settings};
 use mamamia_shell::{log, logging};
@@ -84,7 +84,10 @@ async fn run(config: Config) -> Result<(), String> {
         owners,
         metrics,
         auth_token: config.auth_token.clone(),
-        body_bytes_max: config.body_bytes_max,
+        body_limits: BodyLimits {
+            bytes_max: config.body_bytes_max,
+            read_timeout: Duration::from_millis(config.body_read_timeout_ms.max(1)),
+        },
         durable: !config.in_memory && config.fsync == FsyncPolicy::Always,
         shutting_down: AtomicBool::new(false),
     });

@@ -28,7 +28,9 @@ fn operation(summary: &str, success: &str, body: Option<&str>, errors: &[&str]) 
 }
 
 const READ_ERRORS: &[&str] = &["400", "401", "404", "503"];
-const WRITE_ERRORS: &[&str] = &["400", "401", "404", "409", "413", "415", "429", "503"];
+const WRITE_ERRORS: &[&str] = &[
+    "400", "401", "404", "408", "409", "413", "415", "429", "503",
+];
 
 fn parameter(name: &str, schema: Value) -> Value {
     json!({"name": name, "in": "path", "required": true, "schema": schema})

@@ -13,12 +13,22 @@ use super::error::ApiError;
 
 pub type Response = hyper::Response<Full<Bytes>>;
 
-/// Reads a JSON body of at most `max_bytes`. An empty body is `None`.
+/// Bounds on reading one request body.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub bytes_max: usize,
+    /// A body that trickles in slower than this is cut off (408), so a
+    /// slow client cannot hold a connection slot forever.
+    pub read_timeout: std::time::Duration,
+}
+
+/// Reads a JSON body within `limits`. An empty body is `None`.
 pub async fn read_json<T: DeserializeOwned>(
     parts: &Parts,
     body: Incoming,
-    max_bytes: usize,
+    limits: &BodyLimits,
 ) -> Result<Option<T>, ApiError> {
+    let max_bytes = limits.bytes_max;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -34,7 +44,19 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|len| len > max_bytes as u64) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(body, max_bytes).collect().await {
+    let collected =
+        tokio::time::timeout(limits.read_timeout, Limited::new(body, max_bytes).collect());
+    let Ok(collected) = collected.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {:?}",
+                limits.read_timeout
+            ),
+        ));
+    };
+    let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(error) => {
@@ -69,9 +91,9 @@ pub async fn read_json<T: DeserializeOwned>(
 pub async fn require_json<T: DeserializeOwned>(
     parts: &Parts,
     body: Incoming,
-    max_bytes: usize,
+    limits: &BodyLimits,
 ) -> Result<T, ApiError> {
-    read_json(parts, body, max_bytes)
+    read_json(parts, body, limits)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_json", "the request needs a JSON body"))
 }

@@ -32,7 +32,7 @@ pub async fn put_group(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
-    let settings: GroupSettings = body::read_json(parts, body, app.body_bytes_max)
+    let settings: GroupSettings = body::read_json(parts, body, &app.body_limits)
         .await?
         .unwrap_or_default();
     let owner = app.owner(&log);
@@ -81,7 +81,7 @@ pub async fn acquire(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
-    let body: AcquireBody = body::require_json(parts, body, app.body_bytes_max).await?;
+    let body: AcquireBody = body::require_json(parts, body, &app.body_limits).await?;
     let consumer = parse_name(&body.consumer, ConsumerName::new)?;
     let owner = app.owner(&log);
     let wait = body
@@ -134,7 +134,7 @@ pub async fn settle(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
-    let body: SettleBody = body::require_json(parts, body, app.body_bytes_max).await?;
+    let body: SettleBody = body::require_json(parts, body, &app.body_limits).await?;
     let settlements = body
         .settlements
         .into_iter()
@@ -166,7 +166,7 @@ pub async fn extend(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
-    let body: ExtendBody = body::require_json(parts, body, app.body_bytes_max).await?;
+    let body: ExtendBody = body::require_json(parts, body, &app.body_limits).await?;
     let leases = body
         .leases
         .iter()

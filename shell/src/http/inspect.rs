@@ -49,7 +49,7 @@ pub async fn redrive(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let (log, group) = names(log, group)?;
-    let body: RedriveBody = body::read_json(parts, body, app.body_bytes_max)
+    let body: RedriveBody = body::read_json(parts, body, &app.body_limits)
         .await?
         .unwrap_or_default();
     let owner = app.owner(&log);

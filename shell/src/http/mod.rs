@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::StatusCode;
 
-pub use body::Response;
+pub use body::{BodyLimits, Response};
 pub use error::ApiError;
 pub use server::{serve, ServerSettings};
 
@@ -32,7 +32,7 @@ pub struct App {
     pub owners: Owners,
     pub metrics: Arc<Metrics>,
     pub auth_token: Option<String>,
-    pub body_bytes_max: usize,
+    pub body_limits: BodyLimits,
     /// Whether an acknowledged write survives a crash (`durable` in replies).
     pub durable: bool,
     pub shutting_down: AtomicBool,

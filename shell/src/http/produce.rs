@@ -18,7 +18,7 @@ pub async fn append(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let log = parse_name(log, LogName::new)?;
-    let body: AppendBody = body::require_json(parts, body, app.body_bytes_max).await?;
+    let body: AppendBody = body::require_json(parts, body, &app.body_limits).await?;
     let messages = body
         .messages
         .into_iter()
@@ -59,7 +59,7 @@ pub async fn put_log(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let log = parse_name(log, LogName::new)?;
-    let settings: LogSettings = body::read_json(parts, body, app.body_bytes_max)
+    let settings: LogSettings = body::read_json(parts, body, &app.body_limits)
         .await?
         .unwrap_or_default();
     let owner = app.owner(&log);

@@ -98,6 +98,21 @@ fn a_client_that_never_finishes_its_headers_is_disconnected() {
 }
 
 #[test]
+fn a_body_that_trickles_in_too_slowly_gets_408_and_changes_nothing() {
+    // Proves: the body read timeout answers 408 body_timeout instead of holding the connection; nothing is appended.
+    let server = Server::start(&["--body-read-timeout-ms", "200"]);
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    slow.write_all(b"POST /v1/logs/jobs/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"messages\":").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert_eq!(server.get("/v1/logs/jobs").0, 404, "nothing was appended");
+}
+
+#[test]
 fn state_survives_a_clean_restart_and_in_memory_mode_forgets() {
     // Proves: durable mode keeps messages and group state over SIGTERM + restart; --in-memory does not persist.
     let mut server = Server::start(&[]);
