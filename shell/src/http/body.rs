@@ -116,6 +116,16 @@ pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<B
 
 pub fn error(error: &ApiError) -> Response {
     let mut response = respond(error.status, "application/json", error.body());
+    if matches!(
+        error.status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        // A capacity limit or a restart: worth another try soon.
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
+    }
     if error.status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             hyper::header::WWW_AUTHENTICATE,
