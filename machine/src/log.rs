@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::{planted, Bug};
 use crate::deadline::Deadlines;
 use crate::error::Error;
 use crate::group::{Group, GroupRef};
@@ -248,6 +249,9 @@ impl Log {
     /// Rebuilds what a snapshot leaves out, re-arming the groups' timers.
     pub fn rebuild_derived(&mut self, log_id: u32, deadlines: &mut Deadlines) {
         self.dedup.rebuild();
+        if planted(Bug::SnapshotLosesLastMessage) {
+            self.store.messages.pop_back();
+        }
         self.group_ids = self
             .groups
             .iter()
@@ -284,7 +288,7 @@ impl Log {
         for (position, message) in messages.into_iter().enumerate() {
             let dedup_id: Option<Arc<str>> = message.dedup_id.as_deref().map(Arc::from);
             if let Some(id) = &dedup_id {
-                if let Some(index) = self.dedup.get(id) {
+                if let Some(index) = self.dedup.get(id).filter(|_| !planted(Bug::DedupForgotten)) {
                     duplicates.push(Duplicate { position, index });
                     continue;
                 }
@@ -314,7 +318,9 @@ impl Log {
             .unwrap_or(u64::MAX);
         let mut dropped = 0;
         while let Some(oldest) = self.store.oldest() {
-            if oldest.index >= floor || !self.past_retention(oldest, now_ms) {
+            if oldest.index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
+                || !self.past_retention(oldest, now_ms)
+            {
                 break;
             }
             self.store.drop_oldest();
