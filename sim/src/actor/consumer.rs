@@ -1,0 +1,435 @@
+//! A consumer: acquires (sometimes long-polling), works on each lease for a
+//! while, heartbeats long work, settles; and, as faults, crashes, stalls
+//! past its leases, reuses old tokens, forges tokens and sends bad requests.
+
+use std::collections::VecDeque;
+
+use mamamia_machine::{
+    Acquire, Command, ConsumerName, ExtendStatus, GroupName, LeaseRef, LeaseToken, LogName, Reply,
+    SettleOutcome, SettleStatus, Settlement, Wait, WaiterId,
+};
+
+use super::{ActorCx, Delivery};
+use crate::coverage::Mark;
+use crate::fault::FaultSite;
+
+/// How a settle item was meant, to tell expected refusals apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Item {
+    Fresh,
+    /// Settled after working past the lease.
+    Late,
+    /// A token used before.
+    Stale,
+    Forged,
+}
+
+#[derive(Debug)]
+struct Held {
+    index: u64,
+    token: LeaseToken,
+    done_at_ms: u64,
+    /// When to heartbeat, for work that outlasts the lease.
+    renew_at_ms: Option<u64>,
+    outcome: SettleOutcome,
+    late: bool,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Acquire { waiter: Option<WaiterId> },
+    Settle(Vec<Item>),
+    Other,
+}
+
+#[derive(Debug)]
+struct Outstanding {
+    request: u64,
+    deadline_ms: u64,
+    kind: Kind,
+}
+
+/// What a consumer is set up with.
+#[derive(Clone, Debug)]
+pub struct ConsumerPlan {
+    pub log: LogName,
+    pub group: GroupName,
+    pub lease_ms: u64,
+    pub acquire_max: u32,
+    pub long_poll_share: f64,
+    pub wait_ms_max: u64,
+    pub retry_share: f64,
+    pub dead_share: f64,
+}
+
+#[derive(Debug)]
+pub struct Consumer {
+    name: ConsumerName,
+    plan: ConsumerPlan,
+    held: Vec<Held>,
+    old_tokens: VecDeque<(u64, LeaseToken)>,
+    outstanding: Option<Outstanding>,
+    pending_kind: Option<Kind>,
+    crashed_until_ms: Option<u64>,
+    next_at_ms: u64,
+}
+
+/// Old tokens kept for stale-settle faults.
+const OLD_TOKENS_MAX: usize = 8;
+
+impl Consumer {
+    pub fn new(number: usize, plan: ConsumerPlan) -> Self {
+        Consumer {
+            name: ConsumerName::new(&format!("consumer-{number}")).expect("a valid name"),
+            plan,
+            held: Vec::new(),
+            old_tokens: VecDeque::new(),
+            outstanding: None,
+            pending_kind: None,
+            crashed_until_ms: None,
+            next_at_ms: 0,
+        }
+    }
+
+    pub fn sent(&mut self, request: u64, deadline_ms: u64) {
+        let kind = self.pending_kind.take().unwrap_or(Kind::Other);
+        let deadline_ms = match kind {
+            Kind::Acquire { waiter: Some(_) } => deadline_ms + self.plan.wait_ms_max,
+            _ => deadline_ms,
+        };
+        self.outstanding = Some(Outstanding {
+            request,
+            deadline_ms,
+            kind,
+        });
+    }
+
+    /// Faults stopped: a crashed consumer comes back now.
+    pub fn recover(&mut self) {
+        self.crashed_until_ms = None;
+        self.next_at_ms = 0;
+    }
+
+    pub fn wake(&mut self, cx: &mut ActorCx) {
+        if let Some(until_ms) = self.crashed_until_ms {
+            if cx.now_ms < until_ms {
+                return cx.wake_at(until_ms);
+            }
+            self.crashed_until_ms = None;
+        }
+        if let Some(outstanding) = &self.outstanding {
+            if cx.now_ms < outstanding.deadline_ms {
+                return cx.wake_at(outstanding.deadline_ms);
+            }
+            self.outstanding = None;
+        }
+        if cx.fault(FaultSite::ConsumerCrash) {
+            // Its leases are simply forgotten: the broker must expire them.
+            self.held.clear();
+            let until_ms = cx.now_ms + cx.workload.between(100, 5_000);
+            self.crashed_until_ms = Some(until_ms);
+            return cx.wake_at(until_ms);
+        }
+        if cx.now_ms < self.next_at_ms {
+            return cx.wake_at(self.next_at_ms);
+        }
+        if self.held.iter().any(|held| held.done_at_ms <= cx.now_ms) {
+            return self.settle(cx);
+        }
+        if self
+            .held
+            .iter()
+            .any(|held| held.renew_at_ms.is_some_and(|at| at <= cx.now_ms))
+        {
+            return self.extend(cx);
+        }
+        if cx.fault(FaultSite::BadRequest) {
+            return self.bad_request(cx);
+        }
+        if !cx.calm && cx.workload.chance(0.002) {
+            // Leaves gracefully, returning what it holds.
+            self.held.clear();
+            self.pending_kind = Some(Kind::Other);
+            cx.send(Command::Release {
+                log: self.plan.log.clone(),
+                group: self.plan.group.clone(),
+                consumer: self.name.clone(),
+            });
+            return cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+        }
+        if self.held.len() < self.plan.acquire_max as usize {
+            return self.acquire(cx);
+        }
+        let next = self
+            .held
+            .iter()
+            .map(|held| held.done_at_ms.min(held.renew_at_ms.unwrap_or(u64::MAX)))
+            .min()
+            .expect("holds leases");
+        cx.wake_at(next);
+    }
+
+    fn acquire(&mut self, cx: &mut ActorCx) {
+        let max = self.plan.acquire_max - self.held.len() as u32;
+        let wait = cx.workload.chance(self.plan.long_poll_share).then(|| Wait {
+            waiter: cx.waiter_id(),
+            wait_ms: cx.workload.between(1, self.plan.wait_ms_max),
+        });
+        let lease_ms = cx.workload.chance(0.2).then_some(self.plan.lease_ms);
+        self.pending_kind = Some(Kind::Acquire {
+            waiter: wait.map(|wait| wait.waiter),
+        });
+        cx.send(Command::Acquire(Acquire {
+            log: self.plan.log.clone(),
+            group: self.plan.group.clone(),
+            consumer: self.name.clone(),
+            max,
+            lease_ms,
+            wait,
+        }));
+        cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+    }
+
+    fn settle(&mut self, cx: &mut ActorCx) {
+        let (done, kept): (Vec<Held>, Vec<Held>) = self
+            .held
+            .drain(..)
+            .partition(|held| held.done_at_ms <= cx.now_ms);
+        self.held = kept;
+        let mut items = Vec::new();
+        let mut settlements = Vec::new();
+        for held in done {
+            items.push(if held.late { Item::Late } else { Item::Fresh });
+            settlements.push(Settlement {
+                index: held.index,
+                token: held.token,
+                outcome: held.outcome,
+            });
+            if self.old_tokens.len() == OLD_TOKENS_MAX {
+                self.old_tokens.pop_front();
+            }
+            self.old_tokens.push_back((held.index, held.token));
+        }
+        if !self.old_tokens.is_empty() && cx.fault(FaultSite::StaleToken) {
+            let (index, token) = self.old_tokens[cx.workload.below(self.old_tokens.len())];
+            items.push(Item::Stale);
+            settlements.push(Settlement {
+                index,
+                token,
+                outcome: SettleOutcome::Processed,
+            });
+        }
+        if cx.fault(FaultSite::ForgedToken) {
+            let token: LeaseToken = format!("lt{:x}", cx.workload.any_u64() >> 8)
+                .parse()
+                .expect("a well-formed token");
+            items.push(Item::Forged);
+            settlements.push(Settlement {
+                index: settlements[0].index,
+                token,
+                outcome: SettleOutcome::Processed,
+            });
+        }
+        self.pending_kind = Some(Kind::Settle(items));
+        cx.send(Command::Settle {
+            log: self.plan.log.clone(),
+            group: self.plan.group.clone(),
+            settlements,
+        });
+        cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+    }
+
+    fn extend(&mut self, cx: &mut ActorCx) {
+        let mut leases = Vec::new();
+        for held in &mut self.held {
+            if held.renew_at_ms.is_some_and(|at| at <= cx.now_ms) {
+                held.renew_at_ms = None;
+                leases.push(LeaseRef {
+                    index: held.index,
+                    token: held.token,
+                });
+            }
+        }
+        self.pending_kind = Some(Kind::Other);
+        cx.send(Command::Extend {
+            log: self.plan.log.clone(),
+            group: self.plan.group.clone(),
+            leases,
+            lease_ms: Some(self.plan.lease_ms),
+        });
+        cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+    }
+
+    fn bad_request(&mut self, cx: &mut ActorCx) {
+        let acquire = |max, lease_ms| {
+            Command::Acquire(Acquire {
+                log: self.plan.log.clone(),
+                group: self.plan.group.clone(),
+                consumer: self.name.clone(),
+                max,
+                lease_ms,
+                wait: None,
+            })
+        };
+        let command = match cx.workload.below(3) {
+            0 => acquire(0, None),
+            1 => acquire(1, Some(1)),
+            _ => Command::Settle {
+                log: self.plan.log.clone(),
+                group: self.plan.group.clone(),
+                settlements: Vec::new(),
+            },
+        };
+        self.pending_kind = Some(Kind::Other);
+        cx.send_bad(command);
+        cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+    }
+
+    pub fn deliver(&mut self, delivery: Delivery, cx: &mut ActorCx) {
+        if self.crashed_until_ms.is_some() {
+            return; // a dead process hears nothing
+        }
+        match delivery {
+            Delivery::Reply { request, result } => {
+                let Some(outstanding) = self.outstanding.take_if(|o| o.request == request) else {
+                    return; // a late or repeated answer
+                };
+                match (outstanding.kind, result) {
+                    (Kind::Acquire { waiter }, Ok(Reply::Acquired(acquired))) => {
+                        if acquired.window_full {
+                            cx.stats.coverage.hit(Mark::WindowFull);
+                        }
+                        if acquired.parked {
+                            self.outstanding = Some(Outstanding {
+                                request,
+                                deadline_ms: outstanding.deadline_ms,
+                                kind: Kind::Acquire { waiter },
+                            });
+                            return;
+                        }
+                        if acquired.leases.is_empty() {
+                            self.next_at_ms = cx.now_ms + cx.workload.between(5, 200);
+                        }
+                        self.take(acquired.leases, cx);
+                    }
+                    (Kind::Settle(items), Ok(Reply::Settled { results })) => {
+                        for (item, result) in items.iter().zip(&results) {
+                            count_settle(*item, result.status, cx);
+                        }
+                    }
+                    (Kind::Settle(_) | Kind::Other, Ok(Reply::Extended { results })) => {
+                        let renew_at_ms = cx.now_ms + self.plan.lease_ms / 3;
+                        for result in results {
+                            match result.status {
+                                // The lease is gone: stop working on it.
+                                ExtendStatus::Refused(_) => {
+                                    self.held.retain(|held| held.index != result.index)
+                                }
+                                ExtendStatus::Extended { .. } => {
+                                    for held in &mut self.held {
+                                        if held.index == result.index
+                                            && held.done_at_ms > renew_at_ms
+                                        {
+                                            held.renew_at_ms = Some(renew_at_ms);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Delivery::Served { waiter, leases } => {
+                if self.waiting_on(waiter) {
+                    self.outstanding = None;
+                    cx.stats.coverage.hit(Mark::LongPollServed);
+                    self.take(leases, cx);
+                }
+            }
+            Delivery::TimedOut { waiter } => {
+                if self.waiting_on(waiter) {
+                    self.outstanding = None;
+                    cx.stats.coverage.hit(Mark::LongPollTimeout);
+                }
+            }
+        }
+        cx.wake_at(cx.now_ms);
+    }
+
+    fn waiting_on(&self, waiter: WaiterId) -> bool {
+        matches!(&self.outstanding, Some(Outstanding { kind: Kind::Acquire { waiter: Some(w) }, .. }) if *w == waiter)
+    }
+
+    /// Plans the work on new leases: how long, and how it ends.
+    fn take(&mut self, leases: Vec<mamamia_machine::Lease>, cx: &mut ActorCx) {
+        let lease_ms = self.plan.lease_ms;
+        for lease in leases {
+            let stall = cx.fault(FaultSite::ConsumerStall);
+            let long = !stall && cx.workload.chance(0.05);
+            let work_ms = if stall {
+                cx.workload.between(lease_ms + lease_ms / 5, lease_ms * 3)
+            } else if long {
+                cx.workload.between(lease_ms, lease_ms * 2)
+            } else {
+                cx.workload.between(0, lease_ms / 3)
+            };
+            let roll = cx.workload.unit();
+            let outcome = if roll < self.plan.dead_share {
+                SettleOutcome::Dead { reason: None }
+            } else if roll < self.plan.dead_share + self.plan.retry_share {
+                let delay_ms = cx.workload.chance(0.5).then(|| cx.workload.between(0, 300));
+                SettleOutcome::Retry {
+                    delay_ms,
+                    reason: None,
+                }
+            } else {
+                SettleOutcome::Processed
+            };
+            self.held.push(Held {
+                index: lease.index,
+                token: lease.token,
+                done_at_ms: cx.now_ms + work_ms,
+                renew_at_ms: long.then_some(cx.now_ms + lease_ms / 3),
+                outcome,
+                late: stall,
+            });
+        }
+    }
+}
+
+fn count_settle(item: Item, status: SettleStatus, cx: &mut ActorCx) {
+    let settles = &mut cx.stats.settles;
+    match status {
+        SettleStatus::Processed => settles.processed += 1,
+        SettleStatus::RetryAt { .. } => settles.retried += 1,
+        SettleStatus::Dead => settles.dead += 1,
+        SettleStatus::Refused(_) => {
+            settles.refused += 1;
+            match item {
+                Item::Stale | Item::Forged => cx.stats.coverage.hit(Mark::StaleSettleRejected),
+                Item::Late => cx.stats.coverage.hit(Mark::LateSettleRejected),
+                Item::Fresh => {}
+            }
+        }
+    }
+}
+
+/// The plan of a consumer working on the group at `position`.
+pub fn consumer_plan(
+    config: &crate::config::WorldConfig,
+    position: (usize, usize),
+) -> ConsumerPlan {
+    let log = &config.logs[position.0];
+    let group = &log.groups[position.1];
+    ConsumerPlan {
+        log: log.name.clone(),
+        group: group.name.clone(),
+        lease_ms: group.settings.lease_ms.expect("plans set a lease"),
+        acquire_max: config.acquire_max,
+        long_poll_share: config.long_poll_share,
+        wait_ms_max: config.wait_ms_max,
+        retry_share: config.retry_share,
+        dead_share: config.dead_share,
+    }
+}
