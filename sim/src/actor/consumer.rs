@@ -37,8 +37,12 @@ struct Held {
 
 #[derive(Debug)]
 enum Kind {
-    Acquire { waiter: Option<WaiterId> },
+    Acquire {
+        waiter: Option<WaiterId>,
+    },
     Settle(Vec<Item>),
+    /// The leases it tried to extend, in request order.
+    Extend(Vec<LeaseRef>),
     Other,
 }
 
@@ -68,7 +72,11 @@ pub struct Consumer {
     plan: ConsumerPlan,
     held: Vec<Held>,
     old_tokens: VecDeque<(u64, LeaseToken)>,
+    /// The settle, extend or other request in flight.
     outstanding: Option<Outstanding>,
+    /// The acquire in flight (perhaps parked), on its own connection so a
+    /// long poll never holds up settles.
+    poll: Option<Outstanding>,
     pending_kind: Option<Kind>,
     crashed_until_ms: Option<u64>,
     next_at_ms: u64,
@@ -76,6 +84,10 @@ pub struct Consumer {
 
 /// Old tokens kept for stale-settle faults.
 const OLD_TOKENS_MAX: usize = 8;
+
+/// Shortest lease asked for once faults stop: work (a third of the lease)
+/// plus two network trips must fit, or nothing would ever settle.
+const CALM_LEASE_MS_MIN: u64 = 200;
 
 impl Consumer {
     pub fn new(number: usize, plan: ConsumerPlan) -> Self {
@@ -85,6 +97,7 @@ impl Consumer {
             held: Vec::new(),
             old_tokens: VecDeque::new(),
             outstanding: None,
+            poll: None,
             pending_kind: None,
             crashed_until_ms: None,
             next_at_ms: 0,
@@ -97,7 +110,11 @@ impl Consumer {
             Kind::Acquire { waiter: Some(_) } => deadline_ms + self.plan.wait_ms_max,
             _ => deadline_ms,
         };
-        self.outstanding = Some(Outstanding {
+        let slot = match kind {
+            Kind::Acquire { .. } => &mut self.poll,
+            _ => &mut self.outstanding,
+        };
+        *slot = Some(Outstanding {
             request,
             deadline_ms,
             kind,
@@ -117,21 +134,19 @@ impl Consumer {
             }
             self.crashed_until_ms = None;
         }
+        // Gives up on requests whose answer is overdue.
+        self.poll.take_if(|poll| poll.deadline_ms <= cx.now_ms);
+        self.outstanding.take_if(|o| o.deadline_ms <= cx.now_ms);
         if let Some(outstanding) = &self.outstanding {
-            if cx.now_ms < outstanding.deadline_ms {
-                return cx.wake_at(outstanding.deadline_ms);
-            }
-            self.outstanding = None;
+            return cx.wake_at(outstanding.deadline_ms);
         }
         if cx.fault(FaultSite::ConsumerCrash) {
             // Its leases are simply forgotten: the broker must expire them.
             self.held.clear();
+            self.poll = None;
             let until_ms = cx.now_ms + cx.workload.between(100, 5_000);
             self.crashed_until_ms = Some(until_ms);
             return cx.wake_at(until_ms);
-        }
-        if cx.now_ms < self.next_at_ms {
-            return cx.wake_at(self.next_at_ms);
         }
         if self.held.iter().any(|held| held.done_at_ms <= cx.now_ms) {
             return self.settle(cx);
@@ -157,16 +172,28 @@ impl Consumer {
             });
             return cx.wake_at(cx.now_ms + cx.request_timeout_ms);
         }
-        if self.held.len() < self.plan.acquire_max as usize {
+        let idle = self.poll.is_none() && self.held.len() < self.plan.acquire_max as usize;
+        if idle && cx.now_ms >= self.next_at_ms {
             return self.acquire(cx);
         }
-        let next = self
+        let next_ms = self
             .held
             .iter()
             .map(|held| held.done_at_ms.min(held.renew_at_ms.unwrap_or(u64::MAX)))
+            .chain(self.poll.as_ref().map(|poll| poll.deadline_ms))
+            .chain(idle.then_some(self.next_at_ms))
+            .min();
+        if let Some(next_ms) = next_ms {
+            cx.wake_at(next_ms);
+        }
+    }
+
+    /// When work on a held lease ends or needs a heartbeat.
+    fn next_due_ms(&self) -> Option<u64> {
+        self.held
+            .iter()
+            .map(|held| held.done_at_ms.min(held.renew_at_ms.unwrap_or(u64::MAX)))
             .min()
-            .expect("holds leases");
-        cx.wake_at(next);
     }
 
     fn acquire(&mut self, cx: &mut ActorCx) {
@@ -175,7 +202,12 @@ impl Consumer {
             waiter: cx.waiter_id(),
             wait_ms: cx.workload.between(1, self.plan.wait_ms_max),
         });
-        let lease_ms = cx.workload.chance(0.2).then_some(self.plan.lease_ms);
+        // Mostly names its lease (the group default may have changed
+        // under it); once faults stop, always, and long enough to finish.
+        let lease_ms = match cx.calm {
+            true => Some(self.plan.lease_ms.max(CALM_LEASE_MS_MIN)),
+            false => cx.workload.chance(0.8).then_some(self.plan.lease_ms),
+        };
         self.pending_kind = Some(Kind::Acquire {
             waiter: wait.map(|wait| wait.waiter),
         });
@@ -188,6 +220,9 @@ impl Consumer {
             wait,
         }));
         cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+        if let Some(due_ms) = self.next_due_ms() {
+            cx.wake_at(due_ms);
+        }
     }
 
     fn settle(&mut self, cx: &mut ActorCx) {
@@ -237,6 +272,9 @@ impl Consumer {
             settlements,
         });
         cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+        if let Some(due_ms) = self.next_due_ms() {
+            cx.wake_at(due_ms);
+        }
     }
 
     fn extend(&mut self, cx: &mut ActorCx) {
@@ -250,7 +288,7 @@ impl Consumer {
                 });
             }
         }
-        self.pending_kind = Some(Kind::Other);
+        self.pending_kind = Some(Kind::Extend(leases.clone()));
         cx.send(Command::Extend {
             log: self.plan.log.clone(),
             group: self.plan.group.clone(),
@@ -258,6 +296,9 @@ impl Consumer {
             lease_ms: Some(self.plan.lease_ms),
         });
         cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+        if let Some(due_ms) = self.next_due_ms() {
+            cx.wake_at(due_ms);
+        }
     }
 
     fn bad_request(&mut self, cx: &mut ActorCx) {
@@ -283,6 +324,9 @@ impl Consumer {
         self.pending_kind = Some(Kind::Other);
         cx.send_bad(command);
         cx.wake_at(cx.now_ms + cx.request_timeout_ms);
+        if let Some(due_ms) = self.next_due_ms() {
+            cx.wake_at(due_ms);
+        }
     }
 
     pub fn deliver(&mut self, delivery: Delivery, cx: &mut ActorCx) {
@@ -291,7 +335,11 @@ impl Consumer {
         }
         match delivery {
             Delivery::Reply { request, result } => {
-                let Some(outstanding) = self.outstanding.take_if(|o| o.request == request) else {
+                let outstanding = match self.outstanding.take_if(|o| o.request == request) {
+                    Some(outstanding) => Some(outstanding),
+                    None => self.poll.take_if(|poll| poll.request == request),
+                };
+                let Some(outstanding) = outstanding else {
                     return; // a late or repeated answer
                 };
                 match (outstanding.kind, result) {
@@ -300,36 +348,36 @@ impl Consumer {
                             cx.stats.coverage.hit(Mark::WindowFull);
                         }
                         if acquired.parked {
-                            self.outstanding = Some(Outstanding {
+                            // The leases (or the time-out) come later, as an event.
+                            self.poll = Some(Outstanding {
                                 request,
                                 deadline_ms: outstanding.deadline_ms,
                                 kind: Kind::Acquire { waiter },
                             });
-                            return;
+                        } else {
+                            if acquired.leases.is_empty() {
+                                self.next_at_ms = cx.now_ms + cx.workload.between(5, 200);
+                            }
+                            self.take(acquired.leases, cx);
                         }
-                        if acquired.leases.is_empty() {
-                            self.next_at_ms = cx.now_ms + cx.workload.between(5, 200);
-                        }
-                        self.take(acquired.leases, cx);
                     }
                     (Kind::Settle(items), Ok(Reply::Settled { results })) => {
                         for (item, result) in items.iter().zip(&results) {
                             count_settle(*item, result.status, cx);
                         }
                     }
-                    (Kind::Settle(_) | Kind::Other, Ok(Reply::Extended { results })) => {
+                    (Kind::Extend(leases), Ok(Reply::Extended { results })) => {
                         let renew_at_ms = cx.now_ms + self.plan.lease_ms / 3;
-                        for result in results {
+                        for (lease, result) in leases.iter().zip(results) {
+                            let same = |held: &Held| {
+                                (held.index, held.token) == (lease.index, lease.token)
+                            };
                             match result.status {
                                 // The lease is gone: stop working on it.
-                                ExtendStatus::Refused(_) => {
-                                    self.held.retain(|held| held.index != result.index)
-                                }
+                                ExtendStatus::Refused(_) => self.held.retain(|held| !same(held)),
                                 ExtendStatus::Extended { .. } => {
-                                    for held in &mut self.held {
-                                        if held.index == result.index
-                                            && held.done_at_ms > renew_at_ms
-                                        {
+                                    for held in self.held.iter_mut().filter(|held| same(held)) {
+                                        if held.done_at_ms > renew_at_ms {
                                             held.renew_at_ms = Some(renew_at_ms);
                                         }
                                     }
@@ -342,14 +390,14 @@ impl Consumer {
             }
             Delivery::Served { waiter, leases } => {
                 if self.waiting_on(waiter) {
-                    self.outstanding = None;
+                    self.poll = None;
                     cx.stats.coverage.hit(Mark::LongPollServed);
                     self.take(leases, cx);
                 }
             }
             Delivery::TimedOut { waiter } => {
                 if self.waiting_on(waiter) {
-                    self.outstanding = None;
+                    self.poll = None;
                     cx.stats.coverage.hit(Mark::LongPollTimeout);
                 }
             }
@@ -358,12 +406,15 @@ impl Consumer {
     }
 
     fn waiting_on(&self, waiter: WaiterId) -> bool {
-        matches!(&self.outstanding, Some(Outstanding { kind: Kind::Acquire { waiter: Some(w) }, .. }) if *w == waiter)
+        matches!(&self.poll, Some(Outstanding { kind: Kind::Acquire { waiter: Some(w) }, .. }) if *w == waiter)
     }
 
     /// Plans the work on new leases: how long, and how it ends.
     fn take(&mut self, leases: Vec<mamamia_machine::Lease>, cx: &mut ActorCx) {
-        let lease_ms = self.plan.lease_ms;
+        let lease_ms = match cx.calm {
+            true => self.plan.lease_ms.max(CALM_LEASE_MS_MIN),
+            false => self.plan.lease_ms,
+        };
         for lease in leases {
             let stall = cx.fault(FaultSite::ConsumerStall);
             let long = !stall && cx.workload.chance(0.05);

@@ -129,21 +129,22 @@ impl World {
         Ok(())
     }
 
-    /// How long the calm phase may take: every message may need all its
-    /// attempts, each a lease plus a backoff, and consumers work in turns.
+    /// How long the calm phase may take: any message may need all its
+    /// attempts, each a lease plus a backoff; and in the worst case (a
+    /// small window, one key) a group's messages go one at a time.
     fn settle_bound_ms(&self) -> u64 {
-        let per_message_ms = self
-            .model
-            .logs
-            .iter()
-            .flat_map(|log| &log.groups)
+        let groups = || self.model.logs.iter().flat_map(|log| &log.groups);
+        let retries_ms = groups()
             .map(|group| {
                 let config = &group.config;
                 config.max_attempts as u64 * (config.lease_ms + config.backoff.cap_ms + 1_000)
             })
             .max()
             .unwrap_or(0);
-        120_000 + per_message_ms + 100 * self.model.unsettled()
+        let one_by_one_ms: u64 = groups()
+            .map(|group| group.unsettled * (group.config.lease_ms + 1_000))
+            .sum();
+        120_000 + retries_ms + one_by_one_ms
     }
 
     /// In the calm phase: done when everything settled, failed when late.
