@@ -94,6 +94,9 @@ pub fn summary(
         total.logical_ms / 1000,
         total.messages_acked
     );
+    if let Some(largest) = reports.iter().max_by_key(|report| report.stats.steps) {
+        let _ = writeln!(text, "  largest world: seed {} with {} steps", largest.seed, largest.stats.steps);
+    }
     let settles = &total.settles;
     let _ = writeln!(
         text,

@@ -356,10 +356,14 @@ impl Consumer {
                             });
                         } else {
                             if acquired.leases.is_empty() {
-                                self.next_at_ms = cx.now_ms + cx.workload.between(5, 200);
+                                self.next_at_ms = cx.now_ms + cx.workload.between(20, 500);
                             }
                             self.take(acquired.leases, cx);
                         }
+                    }
+                    (Kind::Acquire { .. }, Err(_)) => {
+                        // Refused (say, too many waiters): back off before asking again.
+                        self.next_at_ms = cx.now_ms + cx.workload.between(50, 500);
                     }
                     (Kind::Settle(items), Ok(Reply::Settled { results })) => {
                         for (item, result) in items.iter().zip(&results) {
@@ -399,6 +403,7 @@ impl Consumer {
                 if self.waiting_on(waiter) {
                     self.poll = None;
                     cx.stats.coverage.hit(Mark::LongPollTimeout);
+                    self.next_at_ms = cx.now_ms + cx.workload.between(10, 200);
                 }
             }
         }
