@@ -66,8 +66,11 @@ impl World {
         }
         let failed = result.is_err();
         if !failed {
+            // The log keeps the time the machine used, not the clock's
+            // reading: after a clock jump back the machine keeps its later
+            // time (perhaps reached by a timer), and a replay must too.
             self.broker.log.append(Record {
-                at_ms: clock_ms,
+                at_ms: self.broker.machine.now_ms(),
                 reply_digest,
                 command: request.command,
             });
