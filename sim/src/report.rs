@@ -95,7 +95,11 @@ pub fn summary(
         total.messages_acked
     );
     if let Some(largest) = reports.iter().max_by_key(|report| report.stats.steps) {
-        let _ = writeln!(text, "  largest world: seed {} with {} steps", largest.seed, largest.stats.steps);
+        let _ = writeln!(
+            text,
+            "  largest world: seed {} with {} steps",
+            largest.seed, largest.stats.steps
+        );
     }
     let settles = &total.settles;
     let _ = writeln!(

@@ -49,7 +49,12 @@ pub fn shrink(
                 ..options.clone()
             };
             let result = run_world(seed, &trial, TraceMode::Hash);
-            if let Some(violation) = result.violation.filter(|v| v.check == best.violation.check) {
+            // Smaller means fewer of something and no more steps.
+            let smaller = result.stats.steps <= best.steps;
+            if let Some(violation) = result
+                .violation
+                .filter(|v| v.check == best.violation.check && smaller)
+            {
                 on_step(&candidate, result.stats.steps);
                 best.overrides = candidate;
                 best.violation = violation;

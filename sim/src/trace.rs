@@ -44,7 +44,7 @@ impl Trace {
     /// platform-independent, unlike `std`'s randomly keyed hasher).
     pub fn mix(&mut self, words: &[u64]) {
         for &word in words {
-            self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a_95);
+            self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
         }
     }
 

@@ -41,7 +41,7 @@ impl World {
                 let settings = GroupSettings {
                     lease_ms: Some(workload.pick(&[50, 200, 1_000, 3_000])),
                     max_attempts: Some(workload.pick(&[1, 2, 3, 5, 10])),
-                    backoff: workload.chance(0.5).then(|| Backoff {
+                    backoff: workload.chance(0.5).then_some(Backoff {
                         initial_ms: 20,
                         multiplier: 2.0,
                         cap_ms: 400,
