@@ -32,6 +32,9 @@ pub enum Check {
     BackoffIgnored,
     /// G3: key ordering: a later message of a key went out first, or two at once.
     KeyOrder,
+    /// JIT leasing: an acquire took other than the lowest leasable messages,
+    /// or came back short while more were leasable.
+    LowestFirst,
     /// G4: `base_offset` went back, skipped an unsettled message, or lagged.
     BaseOffset,
     /// G5: a long-poll waiter was served out of order.
@@ -95,6 +98,7 @@ impl Check {
                 "G5 liveness: everything settles, waiters are served"
             }
             GroupInterference => "G6 groups are independent",
+            LowestFirst => "reference model: acquire leases the lowest leasable messages",
             ErrorChangedState => "errors change nothing",
             RecoveryDiverged => "recovery rebuilds the same state",
             MachineInvariant => "machine invariants",

@@ -76,6 +76,10 @@ pub struct GroupModel {
     pub leases_by_expiry: BTreeSet<(u64, u64)>,
     /// Unsettled indices per key, for key-ordered groups.
     keys: BTreeMap<u32, BTreeSet<u64>>,
+    /// Indices available now, and those in backoff by end time: an
+    /// acquire must take the lowest leasable ones.
+    available: BTreeSet<u64>,
+    backoff_ends: BTreeSet<(u64, u64)>,
     tokens: HashSet<LeaseToken>,
     pub unsettled: u64,
     max_attempts_ever: u32,
@@ -99,6 +103,8 @@ impl GroupModel {
             dead: BTreeSet::new(),
             leases_by_expiry: BTreeSet::new(),
             keys: BTreeMap::new(),
+            available: BTreeSet::new(),
+            backoff_ends: BTreeSet::new(),
             tokens: HashSet::new(),
             unsettled: 0,
             backoffs: 0,
@@ -131,6 +137,7 @@ impl GroupModel {
             redriven: false,
         });
         self.unsettled += 1;
+        self.available.insert(index);
         if let (Some(key), true) = (key, self.keyed()) {
             self.keys.entry(key).or_default().insert(index);
         }
@@ -220,8 +227,9 @@ impl GroupModel {
             },
         )?;
         if let (Some(key), true) = (message.key, self.keyed()) {
-            self.check_key_head(key, index)?;
+            self.check_key_head(key, index, at_ms)?;
         }
+        self.available.remove(&index);
         let message = self.message_mut(index);
         message.state = State::Leased;
         message.attempt = attempt;
@@ -236,8 +244,15 @@ impl GroupModel {
 
     /// A key's message may go out only if it is the key's lowest unsettled
     /// one and no other of the key is leased or in backoff.
-    fn check_key_head(&self, key: u32, index: u64) -> Checked {
+    fn check_key_head(&self, key: u32, index: u64, at_ms: u64) -> Checked {
         let pending = self.keys.get(&key);
+        let busy = pending.and_then(|pending| self.key_busy(pending, at_ms));
+        ensure(busy.is_none(), Check::KeyOrder, || {
+            format!(
+                "{}: {index} (key k{key}) leased while {busy:?} of its key is in flight",
+                self.name
+            )
+        })?;
         let lowest = pending.and_then(|pending| pending.first().copied());
         ensure(lowest == Some(index), Check::KeyOrder, || {
             format!(
@@ -246,6 +261,64 @@ impl GroupModel {
             )
         })?;
         Ok(())
+    }
+
+    /// Ends the backoffs due by `now_ms`.
+    fn end_backoffs(&mut self, now_ms: u64) {
+        while let Some(&(until_ms, index)) = self.backoff_ends.first() {
+            if until_ms > now_ms {
+                break;
+            }
+            self.backoff_ends.pop_first();
+            self.available.insert(index);
+            self.message_mut(index).state = State::Available;
+        }
+    }
+
+    /// Whether `index` (available) may be leased at `at_ms`: in a
+    /// key-ordered group, only the first unsettled message of its key, and
+    /// only while no other of the key is leased or in backoff.
+    fn leasable(&self, index: u64, at_ms: u64) -> bool {
+        let key = self.message(index).and_then(|message| message.key);
+        let (Some(key), true) = (key, self.keyed()) else {
+            return true;
+        };
+        let pending = self
+            .keys
+            .get(&key)
+            .expect("an unsettled keyed message is pending");
+        pending.first() == Some(&index) && self.key_busy(pending, at_ms).is_none()
+    }
+
+    /// The message of a key that is leased or in backoff at `at_ms`.
+    fn key_busy(&self, pending: &BTreeSet<u64>, at_ms: u64) -> Option<u64> {
+        pending.iter().copied().find(|&index| {
+            matches!(
+                self.state_at(index, at_ms),
+                State::Leased | State::Backoff { .. }
+            )
+        })
+    }
+
+    /// JIT leasing takes the lowest leasable messages at `at_ms`: `indices`
+    /// must be exactly the first ones, and if the acquire was left short
+    /// (`complete`), nothing else may have been leasable.
+    pub fn check_lowest_first(&mut self, at_ms: u64, indices: &[u64], complete: bool) -> Checked {
+        self.end_backoffs(at_ms);
+        let wanted = indices.len() + complete as usize;
+        let expected: Vec<u64> = self
+            .available
+            .iter()
+            .copied()
+            .filter(|&index| self.leasable(index, at_ms))
+            .take(wanted)
+            .collect();
+        ensure(expected == indices, Check::LowestFirst, || {
+            format!(
+                "{}: leased {indices:?} at {at_ms}, the lowest leasable are {expected:?}",
+                self.name
+            )
+        })
     }
 
     /// Whether `token` holds `index` at `now_ms`.
@@ -277,8 +350,10 @@ impl GroupModel {
         let until_ms = at_ms + delay_ms;
         self.backoffs += (delay_ms > 0) as u64;
         self.message_mut(index).state = if delay_ms == 0 {
+            self.available.insert(index);
             State::Available
         } else {
+            self.backoff_ends.insert((until_ms, index));
             State::Backoff { until_ms }
         };
         SettleStatus::RetryAt { at_ms: until_ms }
@@ -352,6 +427,7 @@ impl GroupModel {
         message.redriven = true;
         let key = message.key;
         self.unsettled += 1;
+        self.available.insert(index);
         if let (Some(key), true) = (key, keyed) {
             self.keys.entry(key).or_default().insert(index);
         }

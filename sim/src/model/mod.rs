@@ -274,6 +274,10 @@ impl Model {
                         )
                     },
                 )?;
+                let served_at_ms = leases[0].expires_at_ms - parked.lease_ms;
+                let indices: Vec<u64> = leases.iter().map(|lease| lease.index).collect();
+                self.group_mut(at)
+                    .check_lowest_first(served_at_ms, &indices, false)?;
                 for lease in leases {
                     let served_at_ms = lease.expires_at_ms - parked.lease_ms;
                     ensure(served_at_ms <= now_ms, Check::WaiterNotServed, || {

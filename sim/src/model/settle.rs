@@ -49,7 +49,7 @@ impl Model {
             }
             (Command::Acquire(acquire), Reply::Acquired(acquired)) => {
                 let at = self.sync_group(&acquire.log, &acquire.group, machine);
-                self.acquired(now_ms, at, acquire, &acquired.leases, acquired.parked)
+                self.acquired(now_ms, at, acquire, acquired)
             }
             (
                 Command::Settle {
@@ -224,9 +224,9 @@ impl Model {
         now_ms: u64,
         at: (usize, usize),
         acquire: &Acquire,
-        leases: &[mamamia_machine::Lease],
-        parked: bool,
+        acquired: &mamamia_machine::Acquired,
     ) -> Checked {
+        let (leases, parked) = (&acquired.leases, acquired.parked);
         let name = self.group(at).name.clone();
         let lease_ms = acquire.lease_ms.unwrap_or(self.group(at).config.lease_ms);
         ensure(
@@ -239,6 +239,10 @@ impl Model {
             Check::SettleMismatch,
             || format!("{name}: leases not lowest index first"),
         )?;
+        let indices: Vec<u64> = leases.iter().map(|lease| lease.index).collect();
+        let short = leases.len() < acquire.max as usize && !acquired.window_full;
+        self.group_mut(at)
+            .check_lowest_first(now_ms, &indices, short)?;
         for lease in leases {
             ensure(
                 lease.expires_at_ms == now_ms + lease_ms,
