@@ -64,6 +64,8 @@ pub struct Overrides {
     pub producers: Option<usize>,
     pub consumers: Option<usize>,
     pub messages: Option<u64>,
+    /// Caps the safety phase, in logical milliseconds.
+    pub safety_ms: Option<u64>,
     pub faults_off: BTreeSet<FaultSite>,
 }
 
@@ -85,6 +87,7 @@ impl Overrides {
         add("max-producers", self.producers.map(|n| n as u64));
         add("max-consumers", self.consumers.map(|n| n as u64));
         add("max-messages", self.messages);
+        add("max-safety-ms", self.safety_ms);
         if !self.faults_off.is_empty() {
             let names: Vec<&str> = self.faults_off.iter().map(|site| site.name()).collect();
             flags.push_str(&format!(" --faults-off {}", names.join(",")));
@@ -140,6 +143,9 @@ impl WorldConfig {
         }
         if let Some(consumers) = overrides.consumers {
             self.consumers = self.consumers.min(consumers.max(1));
+        }
+        if let Some(safety_ms) = overrides.safety_ms {
+            self.safety_ms = self.safety_ms.min(safety_ms.max(100));
         }
         if let Some(messages) = overrides.messages {
             self.messages = self.messages.min(messages.max(1));

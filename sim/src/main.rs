@@ -62,6 +62,9 @@ struct Cli {
     max_consumers: Option<usize>,
     #[arg(long)]
     max_messages: Option<u64>,
+    /// Caps the safety phase (with faults), in logical milliseconds.
+    #[arg(long)]
+    max_safety_ms: Option<u64>,
     /// Fault sites to switch off, comma separated.
     #[arg(long, value_delimiter = ',')]
     faults_off: Vec<String>,
@@ -117,6 +120,7 @@ fn options(cli: &Cli) -> Result<RunOptions, String> {
             producers: cli.max_producers,
             consumers: cli.max_consumers,
             messages: cli.max_messages,
+            safety_ms: cli.max_safety_ms,
             faults_off,
         },
         bug,

@@ -49,12 +49,10 @@ pub fn shrink(
                 ..options.clone()
             };
             let result = run_world(seed, &trial, TraceMode::Hash);
-            // Smaller means fewer of something and no more steps.
-            let smaller = result.stats.steps <= best.steps;
-            if let Some(violation) = result
-                .violation
-                .filter(|v| v.check == best.violation.check && smaller)
-            {
+            // Every candidate cuts something, so any run that still fails
+            // the same check is smaller (its steps may differ either way:
+            // fewer consumers can mean a longer run).
+            if let Some(violation) = result.violation.filter(|v| v.check == best.violation.check) {
                 on_step(&candidate, result.stats.steps);
                 best.overrides = candidate;
                 best.violation = violation;
@@ -83,6 +81,9 @@ fn candidates(config: &WorldConfig, current: &Overrides) -> Vec<Overrides> {
         out.push(with(&|o| {
             o.faults_off.insert(site);
         }));
+    }
+    if config.safety_ms > 1_000 {
+        out.push(with(&|o| o.safety_ms = Some(config.safety_ms / 2)));
     }
     let messages = config.messages;
     for smaller in [1, messages / 4, messages / 2, messages * 3 / 4] {
