@@ -119,7 +119,7 @@ impl WorldConfig {
             safety_ms: rng.between(3_000, 20_000),
             network_delay_ms_max: rng.between(1, 20),
             fsync_interval_ms: rng.between(1, 10),
-            snapshot_every: rng.between(50, 500) as usize,
+            snapshot_every: rng.between(100, 800) as usize,
             retry_share: rng.pick(&[0.0, 0.1, 0.3]),
             dead_share: rng.pick(&[0.0, 0.02, 0.1]),
             admin_interval_ms: rng.between(500, 5_000),

@@ -49,7 +49,8 @@ enum WorldEvent {
 struct Scheduled {
     at_ms: u64,
     seq: u64,
-    event: WorldEvent,
+    /// Boxed: the heap moves entries as it sifts, and events are large.
+    event: Box<WorldEvent>,
 }
 
 impl PartialEq for Scheduled {
@@ -245,7 +246,7 @@ impl World {
             (Some(event_ms), Some((_, at_ms))) if event_ms < at_ms => {
                 let scheduled = self.queue.pop().expect("peeked");
                 self.now_ms = scheduled.at_ms;
-                self.dispatch(scheduled.event)?;
+                self.dispatch(*scheduled.event)?;
             }
             (_, Some((due_ms, at_ms))) => {
                 self.now_ms = at_ms;
@@ -254,7 +255,7 @@ impl World {
             (Some(_), None) => {
                 let scheduled = self.queue.pop().expect("peeked");
                 self.now_ms = scheduled.at_ms;
-                self.dispatch(scheduled.event)?;
+                self.dispatch(*scheduled.event)?;
             }
             (None, None) => {
                 return Err(Violation::new(Check::NotSettled, "nothing left to happen"))
@@ -311,7 +312,7 @@ impl World {
         self.queue.push(Scheduled {
             at_ms,
             seq: self.seq,
-            event,
+            event: Box::new(event),
         });
     }
 
