@@ -30,10 +30,12 @@ pub enum Bug {
     ExtraAttempt,
     /// The dedup window forgets ids, so a retried append is stored twice.
     DedupForgotten,
+    /// A backoff that ends does not wake the group's long-poll waiters.
+    BackoffEndForgetsWaiters,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::BaseOffsetPastBackoff,
         Bug::StaleTokenAccepted,
         Bug::ExpiryNotCounted,
@@ -44,6 +46,7 @@ impl Bug {
         Bug::RetentionOffByOne,
         Bug::ExtraAttempt,
         Bug::DedupForgotten,
+        Bug::BackoffEndForgetsWaiters,
     ];
 }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::{planted, Bug};
 use crate::command::{Command, WaiterId};
 use crate::deadline::{Deadlines, Timer};
 use crate::error::Error;
@@ -260,7 +261,7 @@ impl Machine {
                     log.groups[group.group as usize].end_backoff(&log.store, index, token, at_ms);
                 if ended {
                     self.deadlines.fired(at_ms);
-                    if !to_serve.contains(&group) {
+                    if !to_serve.contains(&group) && !planted(Bug::BackoffEndForgetsWaiters) {
                         to_serve.push(group);
                     }
                 }
