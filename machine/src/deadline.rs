@@ -33,6 +33,10 @@ pub(crate) enum Timer {
     WaiterDeadline { waiter: WaiterId },
 }
 
+/// Entries a bucket may carry beyond twice its live timers before its
+/// duplicates are folded. Folding sorts, so it is kept rare.
+const STALE_SLACK: usize = 64;
+
 #[derive(Debug, Default)]
 struct Bucket {
     /// Sorted in reverse firing order while `sorted`, so the next is last.
@@ -52,6 +56,14 @@ impl Deadlines {
         bucket.timers.push(timer);
         bucket.sorted = false;
         bucket.live += 1;
+        // Re-arming the same timer (a lease extended to the expiry it
+        // already has, over and over) leaves identical entries; in a bucket
+        // another live timer keeps alive they would pile up unboundedly.
+        if bucket.timers.len() > 2 * bucket.live + STALE_SLACK {
+            bucket.timers.sort_unstable_by(|a, b| b.cmp(a));
+            bucket.timers.dedup();
+            bucket.sorted = true;
+        }
     }
 
     /// Forgets one live timer armed for `at_ms`; its entry stays and is

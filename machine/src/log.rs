@@ -137,8 +137,8 @@ impl MessageStore {
         self.messages.push_back(Arc::new(message));
     }
 
-    fn oldest(&self) -> Option<&Arc<Message>> {
-        self.messages.front()
+    fn iter(&self) -> impl Iterator<Item = &Arc<Message>> {
+        self.messages.iter()
     }
 
     fn drop_oldest(&mut self) {
@@ -156,20 +156,25 @@ impl MessageStore {
 struct DedupWindow {
     /// `(appended_at_ms, dedup_id, index)` in append order.
     order: VecDeque<(u64, Arc<str>, u64)>,
+    /// `dedup_id` → `(index, appended_at_ms)`.
     #[serde(skip)]
-    index_of: BTreeMap<Arc<str>, u64>,
+    index_of: BTreeMap<Arc<str>, (u64, u64)>,
 }
 
 impl DedupWindow {
-    fn get(&self, dedup_id: &str) -> Option<u64> {
-        self.index_of.get(dedup_id).copied()
+    /// The index `dedup_id` was appended at, if the window still holds it
+    /// at `now_ms`. Pure, so an append can be planned before it mutates.
+    fn lookup(&self, dedup_id: &str, now_ms: u64, config: &LogConfig) -> Option<u64> {
+        let &(index, appended_at_ms) = self.index_of.get(dedup_id)?;
+        (now_ms.saturating_sub(appended_at_ms) < config.dedup_window_ms).then_some(index)
     }
 
     fn insert(&mut self, dedup_id: Arc<str>, index: u64, now_ms: u64) {
-        self.index_of.insert(dedup_id.clone(), index);
+        self.index_of.insert(dedup_id.clone(), (index, now_ms));
         self.order.push_back((now_ms, dedup_id, index));
     }
 
+    /// Forgets ids past the window's age or count.
     fn prune(&mut self, now_ms: u64, config: &LogConfig) {
         while let Some((appended_at_ms, dedup_id, _)) = self.order.front() {
             let too_old = now_ms.saturating_sub(*appended_at_ms) >= config.dedup_window_ms;
@@ -185,7 +190,7 @@ impl DedupWindow {
         self.index_of = self
             .order
             .iter()
-            .map(|(_, id, index)| (id.clone(), *index))
+            .map(|(appended_at_ms, id, index)| (id.clone(), (*index, *appended_at_ms)))
             .collect();
     }
 }
@@ -267,42 +272,74 @@ impl Log {
         }
     }
 
-    /// Appends a validated batch atomically: either every new message gets
-    /// its index or, on error, nothing changes.
-    pub fn append(&mut self, messages: Vec<NewMessage>, now_ms: u64) -> Result<Appended, Error> {
+    /// Applies new settings: a smaller window or retention takes effect at once.
+    pub fn reconfigure(&mut self, config: LogConfig, now_ms: u64) {
+        self.config = config;
         self.dedup.prune(now_ms, &self.config);
-        let new_bytes: u64 = messages.iter().map(NewMessage::size_bytes).sum();
-        let bytes = self.store.bytes() + new_bytes;
-        if bytes > self.config.max_bytes {
-            self.apply_retention(now_ms);
-            let bytes = self.store.bytes() + new_bytes;
-            if bytes > self.config.max_bytes {
-                return Err(Error::LogFull {
-                    bytes,
-                    max: self.config.max_bytes,
-                });
-            }
-        }
+        self.apply_retention(now_ms);
+    }
+
+    /// Appends a validated batch atomically: every new message gets its
+    /// index, or, on error, nothing changes.
+    ///
+    /// The batch is planned before anything mutates: which messages repeat
+    /// a remembered `dedup_id` (or one earlier in the batch), and whether the
+    /// new ones fit under `max_bytes` once retention dropped what it may.
+    /// Repeats weigh nothing, so retrying an acknowledged append never fails
+    /// for want of space.
+    pub fn append(&mut self, messages: Vec<NewMessage>, now_ms: u64) -> Result<Appended, Error> {
         let first_index = self.store.next_index();
-        let mut duplicates = Vec::new();
-        for (position, message) in messages.into_iter().enumerate() {
-            let dedup_id: Option<Arc<str>> = message.dedup_id.as_deref().map(Arc::from);
-            if let Some(id) = &dedup_id {
-                if let Some(index) = self.dedup.get(id).filter(|_| !planted(Bug::DedupForgotten)) {
-                    duplicates.push(Duplicate { position, index });
-                    continue;
+        let mut originals = Vec::with_capacity(messages.len());
+        let mut batch_ids: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut next_index = first_index;
+        let mut new_bytes = 0;
+        for message in &messages {
+            let id = message.dedup_id.as_deref();
+            let original = id.and_then(|id| {
+                let remembered = self
+                    .dedup
+                    .lookup(id, now_ms, &self.config)
+                    .filter(|_| !planted(Bug::DedupForgotten));
+                remembered.or_else(|| batch_ids.get(id).copied())
+            });
+            if original.is_none() {
+                if let Some(id) = id {
+                    batch_ids.insert(id, next_index);
                 }
+                next_index += 1;
+                new_bytes += message.size_bytes();
+            }
+            originals.push(original);
+        }
+        let (_, droppable_bytes) = self.retention_cut(now_ms);
+        let bytes = self.store.bytes() - droppable_bytes + new_bytes;
+        if bytes > self.config.max_bytes {
+            return Err(Error::LogFull {
+                bytes,
+                max: self.config.max_bytes,
+            });
+        }
+        self.apply_retention(now_ms);
+        self.dedup.prune(now_ms, &self.config);
+        let mut duplicates = Vec::new();
+        for (position, (message, original)) in messages.into_iter().zip(originals).enumerate() {
+            if let Some(index) = original {
+                duplicates.push(Duplicate { position, index });
+                continue;
             }
             let index = self.store.next_index();
+            let dedup_id = message.dedup_id.as_deref().map(Arc::from);
             self.store.push(Message::new(index, message, now_ms));
             if let Some(id) = dedup_id {
                 self.dedup.insert(id, index, now_ms);
             }
         }
+        debug_assert_eq!(self.store.next_index(), next_index, "the plan held");
         self.dedup.prune(now_ms, &self.config);
+        self.apply_retention(now_ms);
         Ok(Appended {
             first_index,
-            count: self.store.next_index() - first_index,
+            count: next_index - first_index,
             duplicates,
         })
     }
@@ -310,21 +347,9 @@ impl Log {
     /// Drops the oldest messages that every group has settled and that are
     /// past the retention limit. Returns how many were dropped.
     pub fn apply_retention(&mut self, now_ms: u64) -> u64 {
-        let floor = self
-            .groups
-            .iter()
-            .map(Group::retention_floor)
-            .min()
-            .unwrap_or(u64::MAX);
-        let mut dropped = 0;
-        while let Some(oldest) = self.store.oldest() {
-            if oldest.index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
-                || !self.past_retention(oldest, now_ms)
-            {
-                break;
-            }
+        let (dropped, _) = self.retention_cut(now_ms);
+        for _ in 0..dropped {
             self.store.drop_oldest();
-            dropped += 1;
         }
         if dropped > 0 {
             let first_index = self.store.first_index();
@@ -335,7 +360,31 @@ impl Log {
         dropped
     }
 
-    fn past_retention(&self, oldest: &Message, now_ms: u64) -> bool {
+    /// How many of the oldest messages retention may drop at `now_ms`, and
+    /// their bytes: those below every group's retention floor and past the
+    /// age or size limit.
+    fn retention_cut(&self, now_ms: u64) -> (u64, u64) {
+        let floor = self
+            .groups
+            .iter()
+            .map(Group::retention_floor)
+            .min()
+            .unwrap_or(u64::MAX);
+        let (mut count, mut bytes) = (0, 0);
+        for message in self.store.iter() {
+            let retained_bytes = self.store.bytes() - bytes;
+            if message.index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
+                || !self.past_retention(message, retained_bytes, now_ms)
+            {
+                break;
+            }
+            count += 1;
+            bytes += message.size_bytes();
+        }
+        (count, bytes)
+    }
+
+    fn past_retention(&self, oldest: &Message, retained_bytes: u64, now_ms: u64) -> bool {
         let too_old = self
             .config
             .retention_ms
@@ -343,7 +392,7 @@ impl Log {
         let too_big = self
             .config
             .retention_bytes
-            .is_some_and(|bytes| self.store.bytes() > bytes);
+            .is_some_and(|bytes| retained_bytes > bytes);
         too_old || too_big
     }
 }

@@ -59,9 +59,9 @@ impl Group {
         lease_ms: u64,
         cx: &mut Context,
     ) -> Lease {
-        let token = LeaseToken(self.next_token);
-        self.next_token += 1;
-        let expires_at_ms = cx.now_ms + lease_ms;
+        let token = LeaseToken(*cx.next_token);
+        *cx.next_token += 1;
+        let expires_at_ms = cx.now_ms.saturating_add(lease_ms);
         let slot = self.slot_mut(index);
         let attempt = slot.attempt + 1;
         slot.begin_attempt(AttemptRecord {
@@ -79,14 +79,7 @@ impl Group {
         if let Some(key) = self.key_of(store, index) {
             self.update_key(&key, |keys| keys.set_busy(&key, index));
         }
-        cx.deadlines.arm(
-            expires_at_ms,
-            Timer::LeaseExpiry {
-                group: cx.at,
-                index,
-                token: token.0,
-            },
-        );
+        arm_expiry(cx, index, token, expires_at_ms);
         Lease {
             index,
             token,
@@ -95,4 +88,14 @@ impl Group {
             message: Arc::clone(store.get(index)),
         }
     }
+}
+
+/// Arms the timer that ends lease `token` on `index` at `expires_at_ms`.
+pub(super) fn arm_expiry(cx: &mut Context, index: u64, token: LeaseToken, expires_at_ms: u64) {
+    let timer = Timer::LeaseExpiry {
+        group: cx.at,
+        index,
+        token: token.0,
+    };
+    cx.deadlines.arm(expires_at_ms, timer);
 }

@@ -59,6 +59,9 @@ pub(crate) struct Context<'a> {
     pub at: GroupRef,
     pub deadlines: &'a mut Deadlines,
     pub dead_letters_max: usize,
+    /// The machine's lease counter: tokens are unique machine-wide, so a
+    /// token sent to the wrong group or log can never match a lease there.
+    pub next_token: &'a mut u64,
 }
 
 /// What a failed attempt waits before the message is available again.
@@ -101,7 +104,6 @@ pub(crate) struct Group {
     window: VecDeque<Slot>,
     redriven: BTreeMap<u64, Slot>,
     dead_letters: BTreeMap<u64, DeadRecord>,
-    next_token: u64,
     totals: GroupTotals,
     /// Parked long-poll waiters, first come first served.
     pub waiting: VecDeque<WaiterId>,
@@ -126,7 +128,6 @@ impl Group {
             window: VecDeque::new(),
             redriven: BTreeMap::new(),
             dead_letters: BTreeMap::new(),
-            next_token: 1,
             totals: GroupTotals::default(),
             waiting: VecDeque::new(),
             ready: BTreeSet::new(),

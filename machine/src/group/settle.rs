@@ -128,7 +128,7 @@ impl Group {
             self.make_available(store, index);
             return SettleStatus::RetryAt { at_ms: cx.now_ms };
         }
-        let until_ms = cx.now_ms + delay_ms;
+        let until_ms = cx.now_ms.saturating_add(delay_ms);
         self.slot_mut(index).state = SlotState::Backoff { until_ms };
         if let Some(key) = self
             .key_of(store, index)
@@ -272,16 +272,12 @@ impl Group {
             Ok(lease) => lease.expires_at_ms,
             Err(refusal) => return ExtendStatus::Refused(refusal),
         };
-        let expires_at_ms = cx.now_ms + lease_ms;
+        let expires_at_ms = cx.now_ms.saturating_add(lease_ms);
+        if expires_at_ms == old_expiry_ms {
+            return ExtendStatus::Extended { expires_at_ms };
+        }
         cx.deadlines.cancel(old_expiry_ms);
-        cx.deadlines.arm(
-            expires_at_ms,
-            Timer::LeaseExpiry {
-                group: cx.at,
-                index,
-                token: token.0,
-            },
-        );
+        super::acquire::arm_expiry(cx, index, token, expires_at_ms);
         let record = self
             .slot_mut(index)
             .last

@@ -11,10 +11,11 @@ use crate::name::ConsumerName;
 
 /// The fencing token of one lease.
 ///
-/// Unique within its group over the group's whole life: every lease takes
-/// the group's next lease number, which is part of the replicated state, so
-/// replaying the command log after a restart hands out the same tokens and
-/// never one twice. Its text form is opaque to clients.
+/// Unique over the machine's whole life: every lease takes the machine's
+/// next lease number, which is part of the replicated state, so replaying
+/// the command log after a restart hands out the same tokens and never one
+/// twice, and a token sent to the wrong group matches nothing there. Its
+/// text form is opaque to clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct LeaseToken(pub(crate) u64);

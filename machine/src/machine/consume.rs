@@ -22,7 +22,7 @@ impl Machine {
             Ok(at) => {
                 let group = &mut self.logs[at.log as usize].groups[at.group as usize];
                 group.config = settings.update(&group.config, window_max)?;
-                // A larger window or a shorter backoff may free messages for waiters.
+                // A larger unsettled window may free messages for waiters.
                 self.serve_waiters(at);
                 Ok(Reply::GroupPut { created: false })
             }
@@ -87,13 +87,14 @@ impl Machine {
         if let Some(lease_ms) = lease_ms {
             check_lease_ms(lease_ms)?;
         }
+        let wait = wait.filter(|wait| wait.wait_ms > 0);
         if let Some(wait) = wait {
             self.check_wait(wait, &log, &group)?;
         }
         let at = match self.group_ref(&log, &group) {
             Ok(at) => at,
             Err(Error::UnknownGroup { .. }) => {
-                self.create_group(&log, group, GroupConfig::default())?
+                self.create_group(&log, group, self.implicit_group_config())?
             }
             Err(error) => return Err(error),
         };
@@ -104,7 +105,13 @@ impl Machine {
             .acquire(parts.store, &consumer, max, lease_ms, &mut parts.cx);
         let window_full = parts.group.window_full();
         let parked = match wait {
-            Some(Wait { waiter, wait_ms }) if leases.is_empty() && wait_ms > 0 => {
+            // `check_wait` made room for this waiter unless the group seemed
+            // to have messages, which in a key-ordered group may all wait
+            // behind busy keys: then it answers at once rather than park
+            // past the limit (an error now would follow a change of state).
+            Some(Wait { waiter, wait_ms })
+                if leases.is_empty() && self.waiters.len() < self.limits.waiters_max =>
+            {
                 self.park(waiter, at, consumer, max, lease_ms, wait_ms);
                 true
             }
@@ -115,6 +122,19 @@ impl Machine {
             parked,
             window_full,
         }))
+    }
+
+    /// The configuration of a group created by its first acquire: the
+    /// defaults, within this machine's limits.
+    fn implicit_group_config(&self) -> GroupConfig {
+        let defaults = GroupConfig::default();
+        let unsettled_window = defaults
+            .unsettled_window
+            .min(self.limits.unsettled_window_max);
+        GroupConfig {
+            unsettled_window,
+            ..defaults
+        }
     }
 
     /// Refuses a wait that is too long, a waiter id in use, or a wait that

@@ -34,7 +34,7 @@ impl Machine {
                     "group index of {}",
                     group.name
                 );
-                group.check_invariants(&log.store);
+                group.check_invariants(&log.store, self.next_token);
                 timers += group.live_timers();
                 queued += group.waiting.len();
                 for waiter in &group.waiting {

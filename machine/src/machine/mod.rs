@@ -39,6 +39,8 @@ pub struct Machine {
     now_ms: u64,
     logs: Vec<Log>,
     waiters: BTreeMap<WaiterId, Waiter>,
+    /// The next lease token; see [`crate::LeaseToken`].
+    next_token: u64,
     #[serde(skip)]
     log_ids: BTreeMap<LogName, u32>,
     #[serde(skip)]
@@ -54,6 +56,7 @@ struct Snapshot {
     now_ms: u64,
     logs: Vec<Log>,
     waiters: BTreeMap<WaiterId, Waiter>,
+    next_token: u64,
 }
 
 impl From<Snapshot> for Machine {
@@ -63,6 +66,7 @@ impl From<Snapshot> for Machine {
             now_ms: snapshot.now_ms,
             logs: snapshot.logs,
             waiters: snapshot.waiters,
+            next_token: snapshot.next_token,
             log_ids: BTreeMap::new(),
             deadlines: Deadlines::default(),
             events: VecDeque::new(),
@@ -85,6 +89,7 @@ impl Machine {
             now_ms: 0,
             logs: Vec::new(),
             waiters: BTreeMap::new(),
+            next_token: 1,
             log_ids: BTreeMap::new(),
             deadlines: Deadlines::default(),
             events: VecDeque::new(),
@@ -331,6 +336,7 @@ impl Machine {
                 at,
                 deadlines: &mut self.deadlines,
                 dead_letters_max: self.limits.dead_letters_max,
+                next_token: &mut self.next_token,
             },
         }
     }

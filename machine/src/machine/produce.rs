@@ -18,8 +18,8 @@ impl Machine {
         match self.log_ids.get(&name) {
             Some(&log_id) => {
                 let log = &mut self.logs[log_id as usize];
-                log.config = settings.apply_to(&log.config)?;
-                log.apply_retention(self.now_ms);
+                let config = settings.apply_to(&log.config)?;
+                log.reconfigure(config, self.now_ms);
                 Ok(Reply::LogPut { created: false })
             }
             None => {
@@ -31,15 +31,24 @@ impl Machine {
     }
 
     fn create_log(&mut self, name: LogName, config: LogConfig) -> Result<u32, Error> {
+        self.check_log_capacity()?;
+        Ok(self.add_log(Log::new(name, config)))
+    }
+
+    fn check_log_capacity(&self) -> Result<(), Error> {
         if self.logs.len() >= self.limits.logs_max {
             return Err(Error::TooManyLogs {
                 max: self.limits.logs_max,
             });
         }
+        Ok(())
+    }
+
+    fn add_log(&mut self, log: Log) -> u32 {
         let log_id = self.logs.len() as u32;
-        self.log_ids.insert(name.clone(), log_id);
-        self.logs.push(Log::new(name, config));
-        Ok(log_id)
+        self.log_ids.insert(log.name.clone(), log_id);
+        self.logs.push(log);
+        log_id
     }
 
     pub(super) fn append(
@@ -51,24 +60,17 @@ impl Machine {
         for (position, message) in messages.iter().enumerate() {
             message.validate(position, self.limits.payload_bytes_max)?;
         }
-        let log_id = match self.log_ids.get(&name) {
-            Some(&log_id) => log_id,
-            None => {
-                // Refuse before creating, so a refused append leaves no empty log behind.
-                let config = LogConfig::default();
-                let bytes: u64 = messages.iter().map(NewMessage::size_bytes).sum();
-                if bytes > config.max_bytes {
-                    return Err(Error::LogFull {
-                        bytes,
-                        max: config.max_bytes,
-                    });
-                }
-                self.create_log(name, config)?
-            }
+        let Some(&log_id) = self.log_ids.get(&name) else {
+            // A new log is added only once its first batch is in, so a
+            // refused append leaves no empty log behind.
+            self.check_log_capacity()?;
+            let mut log = Log::new(name, LogConfig::default());
+            let appended = log.append(messages, self.now_ms)?;
+            self.add_log(log);
+            return Ok(Reply::Appended(appended));
         };
         let log = &mut self.logs[log_id as usize];
         let appended = log.append(messages, self.now_ms)?;
-        log.apply_retention(self.now_ms);
         if appended.count > 0 {
             for group in 0..log.groups.len() as u32 {
                 self.serve_waiters(GroupRef { log: log_id, group });

@@ -21,7 +21,7 @@ impl Machine {
         lease_ms: u64,
         wait_ms: u64,
     ) {
-        let deadline_ms = self.now_ms + wait_ms;
+        let deadline_ms = self.now_ms.saturating_add(wait_ms);
         self.deadlines
             .arm(deadline_ms, Timer::WaiterDeadline { waiter });
         self.logs[group.log as usize].groups[group.group as usize]

@@ -49,7 +49,7 @@ impl Model {
             }
             (Command::Acquire(acquire), Reply::Acquired(acquired)) => {
                 let at = self.sync_group(&acquire.log, &acquire.group, machine);
-                self.acquired(now_ms, at, acquire, acquired)
+                self.acquired(now_ms, at, acquire, acquired, machine.limits().waiters_max)
             }
             (
                 Command::Settle {
@@ -225,6 +225,7 @@ impl Model {
         at: (usize, usize),
         acquire: &Acquire,
         acquired: &mamamia_machine::Acquired,
+        waiters_max: usize,
     ) -> Checked {
         let (leases, parked) = (&acquired.leases, acquired.parked);
         let name = self.group(at).name.clone();
@@ -256,7 +257,11 @@ impl Model {
             )?;
             self.grant(at, lease, &acquire.consumer, now_ms)?;
         }
-        let should_park = leases.is_empty() && acquire.wait.is_some_and(|wait| wait.wait_ms > 0);
+        // A long poll parks when nothing was leased, unless every waiter slot is
+        // taken (then the acquire answers at once, empty).
+        let room = (self.waiter_deadlines.len() as u64) < waiters_max as u64;
+        let should_park =
+            leases.is_empty() && acquire.wait.is_some_and(|wait| wait.wait_ms > 0) && room;
         ensure(parked == should_park, Check::WaiterNotServed, || {
             format!("{name}: acquire parked {parked}, expected {should_park}")
         })?;

@@ -1,0 +1,238 @@
+//! The API's JSON shapes as Rust types.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// A message's payload: a JSON value, or bytes (sent as base64).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    Json(Value),
+    Binary(Vec<u8>),
+}
+
+/// A message to append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMessage {
+    pub payload: Payload,
+    pub key: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub dedup_id: Option<String>,
+}
+
+impl NewMessage {
+    pub fn json(value: Value) -> Self {
+        NewMessage {
+            payload: Payload::Json(value),
+            key: None,
+            headers: BTreeMap::new(),
+            dedup_id: None,
+        }
+    }
+
+    pub fn binary(bytes: impl Into<Vec<u8>>) -> Self {
+        NewMessage {
+            payload: Payload::Binary(bytes.into()),
+            ..NewMessage::json(Value::Null)
+        }
+    }
+
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn with_dedup_id(mut self, dedup_id: impl Into<String>) -> Self {
+        self.dedup_id = Some(dedup_id.into());
+        self
+    }
+
+    pub(crate) fn to_wire(&self) -> Value {
+        let mut wire = serde_json::Map::new();
+        match &self.payload {
+            Payload::Json(value) => wire.insert("payload".into(), value.clone()),
+            Payload::Binary(bytes) => {
+                wire.insert("payload_base64".into(), BASE64.encode(bytes).into())
+            }
+        };
+        if let Some(key) = &self.key {
+            wire.insert("key".into(), key.clone().into());
+        }
+        if !self.headers.is_empty() {
+            wire.insert("headers".into(), serde_json::json!(self.headers));
+        }
+        if let Some(dedup_id) = &self.dedup_id {
+            wire.insert("dedup_id".into(), dedup_id.clone().into());
+        }
+        Value::Object(wire)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Duplicate {
+    pub position: usize,
+    pub index: u64,
+}
+
+/// The answer to an append.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Appended {
+    pub first_index: u64,
+    pub count: u64,
+    pub durable: bool,
+    #[serde(default)]
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A message as read back.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "WireMessage")]
+pub struct Message {
+    pub index: u64,
+    pub payload: Payload,
+    pub key: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub appended_at_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    index: u64,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    payload_base64: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    appended_at_ms: u64,
+}
+
+impl TryFrom<WireMessage> for Message {
+    type Error = String;
+
+    fn try_from(wire: WireMessage) -> Result<Self, String> {
+        let payload = match (wire.payload, wire.payload_base64) {
+            (_, Some(text)) => {
+                Payload::Binary(BASE64.decode(text).map_err(|error| error.to_string())?)
+            }
+            (Some(value), None) => Payload::Json(value),
+            (None, None) => Payload::Json(Value::Null),
+        };
+        Ok(Message {
+            index: wire.index,
+            payload,
+            key: wire.key,
+            headers: wire.headers,
+            appended_at_ms: wire.appended_at_ms,
+        })
+    }
+}
+
+/// A leased message.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Lease {
+    pub token: String,
+    pub attempt: u32,
+    pub expires_at_ms: u64,
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+impl Lease {
+    pub fn index(&self) -> u64 {
+        self.message.index
+    }
+}
+
+/// What a consumer reports about one lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Settlement {
+    pub index: u64,
+    pub token: String,
+    /// `processed`, `retry` or `dead`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Settlement {
+    pub fn processed(lease: &Lease) -> Self {
+        Settlement {
+            index: lease.index(),
+            token: lease.token.clone(),
+            outcome: "processed".into(),
+            delay_ms: None,
+            reason: None,
+        }
+    }
+}
+
+/// The per-item answer of a settle or extend.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ItemResult {
+    pub index: u64,
+    /// `ok`, `stale_lease` or `unknown_index`.
+    pub status: String,
+    /// For an accepted settle: `processed`, `retry` or `dead`.
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub retry_at_ms: Option<u64>,
+    #[serde(default)]
+    pub expires_at_ms: Option<u64>,
+    /// Why a stale lease was refused: `lease_expired`, `lease_superseded`, ...
+    #[serde(default)]
+    pub refusal: Option<String>,
+}
+
+impl ItemResult {
+    pub fn is_ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// A group's state (the fields clients most need; see the API for all).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct GroupState {
+    pub group: String,
+    pub base_offset: u64,
+    pub next_index: u64,
+    pub lag: u64,
+    pub available: u64,
+    pub leased: u64,
+    pub backoff: u64,
+    pub dead: u64,
+    pub processed: u64,
+    pub waiters: u64,
+}
+
+/// A log's state.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct LogState {
+    pub name: String,
+    pub first_index: u64,
+    pub next_index: u64,
+    pub bytes: u64,
+    pub groups: Vec<GroupState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct DeadLetter {
+    pub index: u64,
+    pub attempts: u32,
+    pub reason: Option<String>,
+    pub dead_at_ms: u64,
+}

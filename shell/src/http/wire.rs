@@ -1,0 +1,382 @@
+//! The JSON shapes of the REST API (SPEC §2), and their conversion to and
+//! from the machine's types. Request types deny unknown fields, so a typo
+//! is an error rather than a silently ignored option.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use mamamia_machine::{
+    AttemptRecord, DeadLetter, ExtendResult, ExtendStatus, Lease, LeaseToken, Message, NewMessage,
+    PayloadFormat, Refusal, SettleOutcome, SettleResult, SettleStatus, Settlement,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use super::error::ApiError;
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+// ----- requests -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendBody {
+    pub messages: Vec<WireNewMessage>,
+}
+
+/// Deserializes a present field, `null` included, as `Some`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireNewMessage {
+    #[serde(default, deserialize_with = "present")]
+    pub payload: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub payload_base64: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub dedup_id: Option<String>,
+}
+
+impl WireNewMessage {
+    /// The machine's message; `position` names it in errors.
+    pub fn into_message(self, position: usize) -> Result<NewMessage, ApiError> {
+        let (payload, payload_format) = match (self.payload, self.payload_base64) {
+            (Some(value), None) => (value.get().as_bytes().to_vec(), PayloadFormat::Json),
+            (None, Some(text)) => match BASE64.decode(text.as_bytes()) {
+                Ok(bytes) => (bytes, PayloadFormat::Binary),
+                Err(error) => {
+                    return Err(ApiError::bad_request(
+                        "invalid_base64",
+                        format!("message {position}: payload_base64 is not base64: {error}"),
+                    ))
+                }
+            },
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_payload",
+                    format!("message {position}: give exactly one of payload and payload_base64"),
+                ))
+            }
+        };
+        Ok(NewMessage {
+            payload,
+            payload_format,
+            key: self.key,
+            headers: self.headers,
+            dedup_id: self.dedup_id,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcquireBody {
+    pub consumer: String,
+    #[serde(default = "one")]
+    pub max: u32,
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WireOutcome {
+    Processed,
+    Retry,
+    Dead,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireSettlement {
+    pub index: u64,
+    pub token: String,
+    pub outcome: WireOutcome,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleBody {
+    pub settlements: Vec<WireSettlement>,
+}
+
+pub fn parse_token(text: &str) -> Result<LeaseToken, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad_request("invalid_token", format!("{text:?} is not a lease token"))
+    })
+}
+
+impl WireSettlement {
+    pub fn into_settlement(self) -> Result<Settlement, ApiError> {
+        let token = parse_token(&self.token)?;
+        let outcome = match (self.outcome, self.delay_ms, self.reason) {
+            (WireOutcome::Processed, None, None) => SettleOutcome::Processed,
+            (WireOutcome::Retry, delay_ms, reason) => SettleOutcome::Retry { delay_ms, reason },
+            (WireOutcome::Dead, None, reason) => SettleOutcome::Dead { reason },
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_settlement",
+                    format!(
+                        "index {}: delay_ms goes only with retry, reason only with retry or dead",
+                        self.index
+                    ),
+                ))
+            }
+        };
+        Ok(Settlement {
+            index: self.index,
+            token,
+            outcome,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireLeaseRef {
+    pub index: u64,
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    pub leases: Vec<WireLeaseRef>,
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RedriveBody {
+    #[serde(default)]
+    pub indices: Option<Vec<u64>>,
+}
+
+// ----- replies -----
+
+/// A message's payload as the API shows it: the JSON value it was
+/// appended as, or base64 for binary.
+#[derive(Serialize)]
+pub struct WirePayload {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_base64: Option<String>,
+}
+
+impl WirePayload {
+    fn of(message: &Message) -> Self {
+        let json = match message.payload_format {
+            PayloadFormat::Json => std::str::from_utf8(&message.payload)
+                .ok()
+                .and_then(|text| RawValue::from_string(text.to_owned()).ok()),
+            PayloadFormat::Binary => None,
+        };
+        match json {
+            Some(value) => WirePayload {
+                payload: Some(value),
+                payload_base64: None,
+            },
+            None => WirePayload {
+                payload: None,
+                payload_base64: Some(BASE64.encode(&message.payload)),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct WireMessage<'a> {
+    pub index: u64,
+    #[serde(flatten)]
+    payload: WirePayload,
+    key: Option<&'a str>,
+    headers: &'a BTreeMap<String, String>,
+    appended_at_ms: u64,
+}
+
+impl<'a> WireMessage<'a> {
+    pub fn of(message: &'a Message) -> Self {
+        WireMessage {
+            index: message.index,
+            payload: WirePayload::of(message),
+            key: message.key.as_deref(),
+            headers: &message.headers,
+            appended_at_ms: message.appended_at_ms,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct WireLease<'a> {
+    token: String,
+    attempt: u32,
+    expires_at_ms: u64,
+    #[serde(flatten)]
+    message: WireMessage<'a>,
+}
+
+impl<'a> WireLease<'a> {
+    pub fn of(lease: &'a Lease) -> Self {
+        WireLease {
+            token: lease.token.to_string(),
+            attempt: lease.attempt,
+            expires_at_ms: lease.expires_at_ms,
+            message: WireMessage::of(&lease.message),
+        }
+    }
+}
+
+/// The per-item status of a settle or extend: `ok`, `stale_lease` (with
+/// the refusal that made it stale) or `unknown_index`.
+fn refusal_status(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::UnknownIndex => "unknown_index",
+        Refusal::LeaseExpired
+        | Refusal::LeaseSuperseded
+        | Refusal::AlreadySettled
+        | Refusal::NotLeased => "stale_lease",
+    }
+}
+
+fn refusal_name(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::LeaseExpired => "lease_expired",
+        Refusal::LeaseSuperseded => "lease_superseded",
+        Refusal::AlreadySettled => "already_settled",
+        Refusal::NotLeased => "not_leased",
+        Refusal::UnknownIndex => "unknown_index",
+    }
+}
+
+#[derive(Serialize)]
+pub struct WireItemResult {
+    index: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_at_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'static str>,
+}
+
+impl WireItemResult {
+    fn refused(index: u64, refusal: Refusal) -> Self {
+        WireItemResult {
+            index,
+            status: refusal_status(refusal),
+            state: None,
+            retry_at_ms: None,
+            expires_at_ms: None,
+            refusal: Some(refusal_name(refusal)),
+        }
+    }
+
+    fn ok(index: u64) -> Self {
+        WireItemResult {
+            index,
+            status: "ok",
+            state: None,
+            retry_at_ms: None,
+            expires_at_ms: None,
+            refusal: None,
+        }
+    }
+
+    pub fn of_settle(result: &SettleResult) -> Self {
+        let ok = WireItemResult::ok(result.index);
+        match result.status {
+            SettleStatus::Processed => WireItemResult {
+                state: Some("processed"),
+                ..ok
+            },
+            SettleStatus::Dead => WireItemResult {
+                state: Some("dead"),
+                ..ok
+            },
+            SettleStatus::RetryAt { at_ms } => WireItemResult {
+                state: Some("retry"),
+                retry_at_ms: Some(at_ms),
+                ..ok
+            },
+            SettleStatus::Refused(refusal) => WireItemResult::refused(result.index, refusal),
+        }
+    }
+
+    pub fn of_extend(result: &ExtendResult) -> Self {
+        match result.status {
+            ExtendStatus::Extended { expires_at_ms } => WireItemResult {
+                expires_at_ms: Some(expires_at_ms),
+                ..WireItemResult::ok(result.index)
+            },
+            ExtendStatus::Refused(refusal) => WireItemResult::refused(result.index, refusal),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct WireDeadLetter<'a> {
+    index: u64,
+    attempts: u32,
+    reason: Option<&'a str>,
+    dead_at_ms: u64,
+}
+
+impl<'a> WireDeadLetter<'a> {
+    pub fn of(dead: &'a DeadLetter) -> Self {
+        WireDeadLetter {
+            index: dead.index,
+            attempts: dead.attempts,
+            reason: dead.reason.as_deref(),
+            dead_at_ms: dead.dead_at_ms,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct WireAttempt<'a> {
+    attempt: u32,
+    token: String,
+    consumer: &'a str,
+    leased_at_ms: u64,
+    expires_at_ms: u64,
+    ended_at_ms: Option<u64>,
+    outcome: Option<mamamia_machine::AttemptOutcome>,
+    reason: Option<&'a str>,
+}
+
+impl<'a> WireAttempt<'a> {
+    pub fn of(record: &'a AttemptRecord) -> Self {
+        WireAttempt {
+            attempt: record.attempt,
+            token: record.token.to_string(),
+            consumer: record.consumer.as_str(),
+            leased_at_ms: record.leased_at_ms,
+            expires_at_ms: record.expires_at_ms,
+            ended_at_ms: record.ended_at_ms,
+            outcome: record.outcome,
+            reason: record.reason.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Snapshots: when to take one, and writing it off the owner thread.
+//!
+//! The owner serializes the machine (it must: nothing else may read it),
+//! then a helper thread writes and fsyncs the file while the owner goes on
+//! with new requests, whose records go to a fresh segment. Only once the
+//! file is durable does the WAL delete what it replaces.
+
+use std::io;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::run::Owner;
+use crate::log;
+
+/// Resolves when the helper thread has written a snapshot: its lsn.
+pub type SnapshotDone = oneshot::Receiver<io::Result<u64>>;
+
+impl Owner {
+    /// Starts a snapshot once the WAL written since the last one is over
+    /// the configured size and as large as that snapshot: a snapshot costs
+    /// time proportional to the state, so tying it to the WAL written keeps
+    /// its cost linear in the work done, and recovery still replays at most
+    /// about one state's worth of records.
+    pub(super) fn maybe_snapshot(&mut self) -> Option<SnapshotDone> {
+        let threshold = self
+            .settings
+            .snapshot_every_bytes
+            .max(self.last_snapshot_bytes);
+        let wal = self.wal.as_mut()?;
+        if wal.bytes_since_snapshot() < threshold {
+            return None;
+        }
+        let started = Instant::now();
+        let state = super::state::encode(&self.machine);
+        let job = match wal.begin_snapshot() {
+            Ok(job) => job,
+            Err(error) => {
+                log!(Warn, "snapshot failed: {error}");
+                return None;
+            }
+        };
+        self.last_snapshot_bytes = state.len() as u64;
+        log!(
+            Debug,
+            "snapshot of {} bytes at record {} serialized in {:?}",
+            state.len(),
+            job.lsn(),
+            started.elapsed()
+        );
+        let (done, written) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("mamamia-snapshot".to_owned())
+            .spawn(move || {
+                let _ = done.send(job.write(&state));
+            });
+        match spawned {
+            Ok(_) => Some(written),
+            Err(error) => {
+                log!(Warn, "cannot start the snapshot writer: {error}");
+                None
+            }
+        }
+    }
+
+    /// Takes note of a snapshot the helper thread wrote (or failed to).
+    pub(super) fn finish_snapshot(
+        &mut self,
+        written: Result<io::Result<u64>, oneshot::error::RecvError>,
+    ) {
+        let Some(wal) = self.wal.as_mut() else { return };
+        match written {
+            Ok(Ok(lsn)) => match wal.finish_snapshot(lsn) {
+                Ok(()) => log!(
+                    Info,
+                    "snapshot of {} bytes at record {lsn} written",
+                    self.last_snapshot_bytes
+                ),
+                Err(error) => log!(Warn, "cannot drop files older than snapshot {lsn}: {error}"),
+            },
+            // Not fatal: the WAL still holds everything; a later one retries.
+            Ok(Err(error)) => log!(Warn, "snapshot failed: {error}"),
+            Err(_) => log!(Warn, "the snapshot writer stopped without an answer"),
+        }
+    }
+
+    /// Stores the machine's state right here, on the owner thread (at start
+    /// and at shutdown, when nothing waits on the owner).
+    pub(super) fn snapshot(&mut self) -> io::Result<()> {
+        let Some(wal) = self.wal.as_mut() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let state = super::state::encode(&self.machine);
+        wal.snapshot(&state)?;
+        self.last_snapshot_bytes = state.len() as u64;
+        log!(
+            Info,
+            "snapshot of {} bytes at record {} in {:?}",
+            state.len(),
+            wal.next_lsn(),
+            started.elapsed()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! The IO seam of the WAL: a directory of named files. [`FsDir`] is the real
+//! one; [`MemDir`] keeps files in memory and can crash, dropping or tearing
+//! whatever was written but not synced, so recovery is tested without disks.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A file open for appending.
+pub trait AppendFile: Send {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes everything appended so far durable (fsync).
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+/// A flat directory of files, shared by the WAL and a snapshot writer.
+pub trait Dir: Send + Sync {
+    /// Names of the files in the directory, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+    fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// Creates (or empties) a file and opens it for appending.
+    fn create(&self, name: &str) -> io::Result<Box<dyn AppendFile>>;
+    /// Cuts a file to `len` bytes, durably.
+    fn truncate(&self, name: &str, len: u64) -> io::Result<()>;
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// Replaces a file's whole content so that a crash leaves either the
+    /// old content or the new one, never a mix (temp file, fsync, rename).
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Makes creations, renames and removals durable.
+    fn sync_dir(&self) -> io::Result<()>;
+}
+
+/// A real directory on disk.
+pub struct FsDir {
+    path: PathBuf,
+}
+
+impl FsDir {
+    pub fn open(path: impl Into<PathBuf>) -> io::Result<Self> {
+        let path = path.into();
+        fs::create_dir_all(&path)?;
+        Ok(FsDir { path })
+    }
+}
+
+struct FsFile(File);
+
+impl AppendFile for FsFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        // fdatasync: the file's length is data here, and it is included.
+        self.0.sync_data()
+    }
+}
+
+impl Dir for FsDir {
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.path)? {
+            if let Some(name) = entry?.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.path.join(name))
+    }
+
+    fn create(&self, name: &str) -> io::Result<Box<dyn AppendFile>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(self.path.join(name))?;
+        self.sync_dir()?;
+        Ok(Box::new(FsFile(file)))
+    }
+
+    fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
+        let file = OpenOptions::new().write(true).open(self.path.join(name))?;
+        file.set_len(len)?;
+        file.sync_all()
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.path.join(name))
+    }
+
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let temporary = self.path.join(format!("{name}.tmp"));
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, self.path.join(name))?;
+        self.sync_dir()
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        File::open(&self.path)?.sync_all()
+    }
+}
+
+/// How a [`MemDir`] crash treats bytes written since the last sync.
+#[derive(Clone, Copy, Debug)]
+pub enum Tear {
+    /// All of them are lost.
+    DropUnsynced,
+    /// The first `keep` of them survive (a write cut short).
+    KeepPrefix { keep: usize },
+    /// The first `keep` survive and the next `garbage` bytes are noise (a
+    /// sector written half, or with stale content).
+    Garbage { keep: usize, garbage: usize },
+}
+
+#[derive(Default)]
+struct MemFile {
+    data: Vec<u8>,
+    synced_len: usize,
+}
+
+/// An in-memory directory whose [`MemDir::crash`] loses unsynced writes.
+#[derive(Clone, Default)]
+pub struct MemDir {
+    files: Arc<Mutex<BTreeMap<String, MemFile>>>,
+}
+
+impl MemDir {
+    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MemFile>> {
+        self.files
+            .lock()
+            .expect("no MemDir user panics while holding the lock")
+    }
+
+    /// Simulates a power cut: each file keeps its synced bytes, and the
+    /// unsynced rest is treated as `tear` says.
+    pub fn crash(&self, tear: Tear) {
+        for file in self.files().values_mut() {
+            let unsynced = file.data.len() - file.synced_len;
+            let (keep, garbage) = match tear {
+                Tear::DropUnsynced => (0, 0),
+                Tear::KeepPrefix { keep } => (keep.min(unsynced), 0),
+                Tear::Garbage { keep, garbage } => {
+                    let keep = keep.min(unsynced);
+                    (keep, garbage.min(unsynced - keep))
+                }
+            };
+            let end = file.synced_len + keep;
+            for (offset, byte) in file.data[end..end + garbage].iter_mut().enumerate() {
+                *byte = (offset as u8).wrapping_mul(151).wrapping_add(7);
+            }
+            file.data.truncate(end + garbage);
+            file.synced_len = file.data.len();
+        }
+    }
+
+    /// Overwrites bytes of a file, durably (to simulate disk corruption).
+    pub fn corrupt(&self, name: &str, offset: usize, bytes: &[u8]) {
+        let mut files = self.files();
+        let file = files
+            .get_mut(name)
+            .expect("the test corrupts a file it wrote");
+        file.data[offset..offset + bytes.len()].copy_from_slice(bytes);
+    }
+
+    pub fn len(&self, name: &str) -> Option<usize> {
+        self.files().get(name).map(|file| file.data.len())
+    }
+}
+
+struct MemAppendFile {
+    dir: MemDir,
+    name: String,
+}
+
+impl AppendFile for MemAppendFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut files = self.dir.files();
+        let file = files.get_mut(&self.name).ok_or(io::ErrorKind::NotFound)?;
+        file.data.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let mut files = self.dir.files();
+        let file = files.get_mut(&self.name).ok_or(io::ErrorKind::NotFound)?;
+        file.synced_len = file.data.len();
+        Ok(())
+    }
+}
+
+impl Dir for MemDir {
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.files().keys().cloned().collect())
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let files = self.files();
+        let file = files.get(name).ok_or(io::ErrorKind::NotFound)?;
+        Ok(file.data.clone())
+    }
+
+    fn create(&self, name: &str) -> io::Result<Box<dyn AppendFile>> {
+        self.files().insert(name.to_owned(), MemFile::default());
+        Ok(Box::new(MemAppendFile {
+            dir: self.clone(),
+            name: name.to_owned(),
+        }))
+    }
+
+    fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
+        let mut files = self.files();
+        let file = files.get_mut(name).ok_or(io::ErrorKind::NotFound)?;
+        file.data.truncate(len as usize);
+        file.synced_len = file.data.len();
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.files().remove(name).ok_or(io::ErrorKind::NotFound)?;
+        Ok(())
+    }
+
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let file = MemFile {
+            data: bytes.to_vec(),
+            synced_len: bytes.len(),
+        };
+        self.files().insert(name.to_owned(), file);
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! Recovery against an in-memory directory that tears unsynced writes.
+
+use mamamia_machine::{Command, LogName, NewMessage};
+
+use super::*;
+
+fn append(number: u64) -> Command {
+    Command::Append {
+        log: LogName::new("orders").unwrap(),
+        messages: vec![NewMessage::new(format!("message {number}"))],
+    }
+}
+
+/// What a test sees of a recovery: the report and what was replayed.
+struct Opened {
+    recovered: Recovered,
+    snapshot: Option<(u64, Vec<u8>)>,
+    records: Vec<Record>,
+    next_lsn: u64,
+    warnings: Vec<String>,
+    snapshots: Vec<u64>,
+    segments: Vec<u64>,
+}
+
+fn open(dir: &MemDir) -> (Wal, Opened) {
+    try_open(dir).expect("recoverable")
+}
+
+fn try_open(dir: &MemDir) -> Result<(Wal, Opened), RecoveryError> {
+    let mut collect = Collect::default();
+    let (wal, recovered) = Wal::open(Box::new(dir.clone()), &mut collect)?;
+    let opened = Opened {
+        snapshot: collect.snapshot,
+        records: collect.records,
+        next_lsn: recovered.next_lsn,
+        warnings: recovered.warnings.clone(),
+        snapshots: recovered.snapshots.clone(),
+        segments: recovered.segments.clone(),
+        recovered,
+    };
+    Ok((wal, opened))
+}
+
+/// Writes `batches` group commits of `per_batch` records, synced, then
+/// `unsynced` more records written but not synced. Returns the synced count.
+fn write(dir: &MemDir, batches: u64, per_batch: u64, unsynced: u64) -> u64 {
+    let (mut wal, recovered) = open(dir);
+    let mut number = recovered.next_lsn;
+    for _ in 0..batches {
+        for _ in 0..per_batch {
+            wal.append(number, &append(number));
+            number += 1;
+        }
+        wal.commit(true).unwrap();
+    }
+    let synced = number;
+    for _ in 0..unsynced {
+        wal.append(number, &append(number));
+        number += 1;
+    }
+    wal.commit(false).unwrap();
+    synced
+}
+
+fn check_prefix(recovered: &Opened, at_least: u64) {
+    assert!(
+        recovered.next_lsn >= at_least,
+        "an acknowledged record was lost"
+    );
+    for (position, record) in recovered.records.iter().enumerate() {
+        assert_eq!(record.lsn, position as u64, "records are contiguous from 0");
+        assert_eq!(record.command, append(record.lsn));
+        assert_eq!(record.now_ms, record.lsn);
+    }
+    assert_eq!(recovered.records.len() as u64, recovered.next_lsn);
+    assert_eq!(recovered.recovered.replayed, recovered.next_lsn);
+}
+
+#[test]
+fn every_kind_of_torn_tail_keeps_every_synced_record_and_is_repaired() {
+    let tears = (0..200).flat_map(|keep| {
+        [
+            Tear::KeepPrefix { keep },
+            Tear::Garbage { keep, garbage: 7 },
+            Tear::Garbage { keep, garbage: 300 },
+        ]
+    });
+    for tear in tears.chain([Tear::DropUnsynced]) {
+        let dir = MemDir::default();
+        let synced = write(&dir, 3, 4, 5);
+        dir.crash(tear);
+        let (mut wal, recovered) = open(&dir);
+        check_prefix(&recovered, synced);
+        // The repaired log takes new records after the recovered ones.
+        let next = recovered.next_lsn;
+        wal.append(next, &append(next));
+        wal.commit(true).unwrap();
+        drop(wal);
+        let (_, again) = open(&dir);
+        check_prefix(&again, next + 1);
+        assert!(again.warnings.is_empty(), "{tear:?}: {:?}", again.warnings);
+    }
+}
+
+#[test]
+fn a_torn_tail_is_reported() {
+    let dir = MemDir::default();
+    write(&dir, 1, 2, 3);
+    dir.crash(Tear::KeepPrefix { keep: 40 });
+    let (_, recovered) = open(&dir);
+    assert_eq!(recovered.next_lsn, 2);
+    assert!(
+        recovered.warnings[0].contains("truncated a torn tail"),
+        "{:?}",
+        recovered.warnings
+    );
+}
+
+#[test]
+fn repeated_crashes_and_restarts_accumulate_every_synced_record() {
+    let dir = MemDir::default();
+    let mut synced = 0;
+    for round in 0..30 {
+        synced = write(&dir, 2, 3, round % 4).max(synced);
+        dir.crash(Tear::Garbage {
+            keep: round as usize * 13,
+            garbage: 9,
+        });
+        let (_, recovered) = open(&dir);
+        check_prefix(&recovered, synced);
+    }
+}
+
+#[test]
+fn damage_in_a_segment_before_the_last_is_refused_with_a_clear_message() {
+    let dir = MemDir::default();
+    let (mut wal, _) = open(&dir);
+    wal.snapshot(b"{}").unwrap(); // snapshot at 0; segment 0 is the open one
+    for number in 0..3 {
+        wal.append(number, &append(number));
+    }
+    wal.commit(true).unwrap();
+    wal.snapshot(b"{}").unwrap(); // rotates: segment 0 is closed
+    wal.append(3, &append(3));
+    wal.commit(true).unwrap();
+    drop(wal);
+    let first = names::segment(0);
+    dir.corrupt(&first, names::SEGMENT_HEADER_LEN + 30, b"XX");
+    // Without the newest snapshot, recovery needs the damaged segment.
+    dir.remove(&names::snapshot(3)).unwrap();
+    let error = try_open(&dir).err().expect("refused");
+    let message = error.to_string();
+    assert!(message.contains(&first), "{message}");
+    assert!(message.contains("refusing to start"), "{message}");
+}
+
+#[test]
+fn damage_followed_by_intact_records_in_the_last_segment_is_refused() {
+    let dir = MemDir::default();
+    write(&dir, 3, 2, 0);
+    let last = names::segment(0);
+    dir.corrupt(&last, names::SEGMENT_HEADER_LEN + 5, b"\xff\xff");
+    let error = try_open(&dir).err().expect("refused");
+    assert!(
+        error.to_string().contains("a valid record follows"),
+        "{error}"
+    );
+}
+
+#[test]
+fn recovery_starts_from_the_newest_snapshot_and_old_segments_go() {
+    let dir = MemDir::default();
+    let (mut wal, _) = open(&dir);
+    for round in 0..4u64 {
+        for number in round * 3..round * 3 + 3 {
+            wal.append(number, &append(number));
+        }
+        wal.commit(true).unwrap();
+        wal.snapshot(format!("state {round}").as_bytes()).unwrap();
+    }
+    wal.append(12, &append(12));
+    wal.commit(true).unwrap();
+    drop(wal);
+    let (_, recovered) = open(&dir);
+    assert_eq!(recovered.snapshot, Some((12, b"state 3".to_vec())));
+    assert_eq!(recovered.records.len(), 1);
+    assert_eq!(recovered.records[0].lsn, 12);
+    assert_eq!(recovered.next_lsn, 13);
+    assert_eq!(recovered.snapshots, vec![9, 12], "two snapshots are kept");
+    assert_eq!(
+        recovered.segments,
+        vec![9, 12],
+        "older segments are deleted"
+    );
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
+    let dir = MemDir::default();
+    let (mut wal, _) = open(&dir);
+    wal.append(0, &append(0));
+    wal.commit(true).unwrap();
+    wal.snapshot(b"first").unwrap();
+    wal.append(1, &append(1));
+    wal.commit(true).unwrap();
+    wal.snapshot(b"second").unwrap();
+    drop(wal);
+    dir.corrupt(&names::snapshot(2), names::SNAPSHOT_HEADER_LEN, b"X");
+    let (_, recovered) = open(&dir);
+    assert_eq!(recovered.snapshot, Some((1, b"first".to_vec())));
+    assert_eq!(recovered.records.len(), 1);
+    assert_eq!(recovered.next_lsn, 2);
+    assert!(recovered.warnings[0].contains("skipped snapshot"));
+}
+
+#[test]
+fn an_unfinished_snapshot_file_is_removed() {
+    let dir = MemDir::default();
+    write(&dir, 1, 1, 0);
+    dir.write_atomic("snapshot-00000000000000000009.snap.tmp", b"half")
+        .unwrap();
+    let (_, recovered) = open(&dir);
+    assert_eq!(recovered.next_lsn, 1);
+    assert!(recovered.warnings[0].contains("unfinished"));
+    assert_eq!(dir.len("snapshot-00000000000000000009.snap.tmp"), None);
+}
