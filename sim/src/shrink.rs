@@ -39,7 +39,7 @@ pub fn shrink(
     };
     'improve: while best.runs < RUNS_MAX {
         let config = WorldConfig::draw(seed, &best.overrides);
-        for candidate in candidates(&config, &best.overrides) {
+        for (candidate, cut) in candidates(&config, &best.overrides) {
             if best.runs >= RUNS_MAX {
                 break 'improve;
             }
@@ -49,10 +49,12 @@ pub fn shrink(
                 ..options.clone()
             };
             let result = run_world(seed, &trial, TraceMode::Hash);
-            // Every candidate cuts something, so any run that still fails
-            // the same check is smaller (its steps may differ either way:
-            // fewer consumers can mean a longer run).
-            if let Some(violation) = result.violation.filter(|v| v.check == best.violation.check) {
+            // A cut of faults or clients makes a smaller world even if it
+            // runs longer (fewer consumers can mean more steps); a cut of
+            // length must also make the run shorter.
+            let smaller = cut == Cut::Parts || result.stats.steps < best.steps;
+            let same = |v: &Violation| v.check == best.violation.check;
+            if let Some(violation) = result.violation.filter(|v| same(v) && smaller) {
                 on_step(&candidate, result.stats.steps);
                 best.overrides = candidate;
                 best.violation = violation;
@@ -66,13 +68,14 @@ pub fn shrink(
 }
 
 /// Smaller worlds to try, the boldest cuts first.
-fn candidates(config: &WorldConfig, current: &Overrides) -> Vec<Overrides> {
+fn candidates(config: &WorldConfig, current: &Overrides) -> Vec<(Overrides, Cut)> {
     let mut out = Vec::new();
     let with = |change: &dyn Fn(&mut Overrides)| {
         let mut candidate = current.clone();
         change(&mut candidate);
         candidate
     };
+    let mut lengths = Vec::new();
     let enabled: Vec<_> = config.faults.enabled().collect();
     if enabled.len() > 1 {
         out.push(with(&|o| o.faults_off.extend(enabled.iter().copied())));
@@ -83,12 +86,12 @@ fn candidates(config: &WorldConfig, current: &Overrides) -> Vec<Overrides> {
         }));
     }
     if config.safety_ms > 1_000 {
-        out.push(with(&|o| o.safety_ms = Some(config.safety_ms / 2)));
+        lengths.push(with(&|o| o.safety_ms = Some(config.safety_ms / 2)));
     }
     let messages = config.messages;
     for smaller in [1, messages / 4, messages / 2, messages * 3 / 4] {
         if smaller > 0 && smaller < messages {
-            out.push(with(&|o| o.messages = Some(smaller)));
+            lengths.push(with(&|o| o.messages = Some(smaller)));
         }
     }
     if config.logs.len() > 1 {
@@ -113,6 +116,16 @@ fn candidates(config: &WorldConfig, current: &Overrides) -> Vec<Overrides> {
         out.push(with(&|o| o.consumers = Some(1)));
         out.push(with(&|o| o.consumers = Some(config.consumers - 1)));
     }
-    out.retain(|candidate| candidate != current);
-    out
+    let mut all: Vec<(Overrides, Cut)> = out.into_iter().map(|o| (o, Cut::Parts)).collect();
+    all.extend(lengths.into_iter().map(|o| (o, Cut::Length)));
+    all.retain(|(candidate, _)| candidate != current);
+    all
+}
+
+/// What a candidate cuts: parts of the world (fault sites, logs, groups,
+/// clients), or its length (messages, safety phase).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    Parts,
+    Length,
 }
