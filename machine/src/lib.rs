@@ -68,6 +68,7 @@
 //! expiries, still happens). A panic is a bug. In debug builds every
 //! command ends with [`Machine::check_invariants`].
 
+pub mod bugs;
 mod command;
 mod deadline;
 mod error;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::{planted, Bug};
 use crate::deadline::Deadlines;
 use crate::error::Error;
 use crate::group::{Group, GroupRef};
@@ -253,6 +254,9 @@ impl Log {
     /// Rebuilds what a snapshot leaves out, re-arming the groups' timers.
     pub fn rebuild_derived(&mut self, log_id: u32, deadlines: &mut Deadlines) {
         self.dedup.rebuild();
+        if planted(Bug::SnapshotLosesLastMessage) {
+            self.store.messages.pop_back();
+        }
         self.group_ids = self
             .groups
             .iter()
@@ -292,7 +296,10 @@ impl Log {
         for message in &messages {
             let id = message.dedup_id.as_deref();
             let original = id.and_then(|id| {
-                let remembered = self.dedup.lookup(id, now_ms, &self.config);
+                let remembered = self
+                    .dedup
+                    .lookup(id, now_ms, &self.config)
+                    .filter(|_| !planted(Bug::DedupForgotten));
                 remembered.or_else(|| batch_ids.get(id).copied())
             });
             if original.is_none() {
@@ -366,7 +373,9 @@ impl Log {
         let (mut count, mut bytes) = (0, 0);
         for message in self.store.iter() {
             let retained_bytes = self.store.bytes() - bytes;
-            if message.index >= floor || !self.past_retention(message, retained_bytes, now_ms) {
+            if message.index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
+                || !self.past_retention(message, retained_bytes, now_ms)
+            {
                 break;
             }
             count += 1;

@@ -1,5 +1,6 @@
 //! Read-only views of a group.
 
+use crate::bugs::{planted, Bug};
 use crate::log::MessageStore;
 use crate::reply::{DeadLetter, GroupSummary, LeaseView};
 
@@ -12,7 +13,11 @@ impl Group {
         GroupSummary {
             group: self.name.clone(),
             config: self.config.clone(),
-            base_offset: self.base_offset,
+            base_offset: if planted(Bug::RedriveMovesBaseBackwards) {
+                self.retention_floor()
+            } else {
+                self.base_offset
+            },
             next_index,
             lag: next_index - self.base_offset,
             available: self.counts.available + (next_index - self.frontier),

@@ -10,6 +10,7 @@ use crate::reply::{
 
 use super::slot::Slot;
 use super::*;
+use crate::bugs::{planted, Bug};
 
 impl Group {
     /// Finds the slot of `index` for a token check, or why there is none.
@@ -97,6 +98,8 @@ impl Group {
         let max_attempts = self.config.max_attempts;
         let slot = self.slot_mut(index);
         slot.end_attempt(outcome, cx.now_ms, reason.clone());
+        slot.attempt -=
+            (planted(Bug::ExpiryNotCounted) && outcome == AttemptOutcome::Expired) as u32;
         let attempt = slot.attempt;
         let token = slot
             .last
@@ -109,7 +112,7 @@ impl Group {
             AttemptOutcome::Released => self.totals.released += 1,
             _ => self.totals.retried += 1,
         }
-        if attempt >= max_attempts {
+        if attempt >= max_attempts + planted(Bug::ExtraAttempt) as u32 {
             let reason = reason.or_else(|| {
                 Some(format!("{outcome:?} on attempt {attempt} of {max_attempts}").to_lowercase())
             });
@@ -127,6 +130,12 @@ impl Group {
         }
         let until_ms = cx.now_ms.saturating_add(delay_ms);
         self.slot_mut(index).state = SlotState::Backoff { until_ms };
+        if let Some(key) = self
+            .key_of(store, index)
+            .filter(|_| planted(Bug::KeyOrderBrokenOnRetry))
+        {
+            self.update_key(&key, |keys| keys.remove(&key, index));
+        }
         self.counts.backoff += 1;
         cx.deadlines.arm(
             until_ms,
@@ -145,6 +154,11 @@ impl Group {
         self.slot_mut(index).state = SlotState::Available;
         self.counts.available += 1;
         match self.key_of(store, index) {
+            Some(key)
+                if planted(Bug::KeyOrderBrokenOnRetry) && self.keys.busy(&key) != Some(index) =>
+            {
+                self.update_key(&key, |keys| keys.insert(&key, index))
+            }
             Some(key) => self.update_key(&key, |keys| keys.clear_busy(&key, index)),
             None => {
                 self.ready.insert(index);
@@ -219,11 +233,11 @@ impl Group {
     }
 
     fn advance_base(&mut self) {
-        while self
-            .window
-            .front()
-            .is_some_and(|slot| slot.state.is_terminal())
-        {
+        while self.window.front().is_some_and(|slot| {
+            slot.state.is_terminal()
+                || (planted(Bug::BaseOffsetPastBackoff)
+                    && matches!(slot.state, SlotState::Backoff { .. }))
+        }) {
             let slot = self.window.pop_front().expect("front checked above");
             self.keep_dead_history(self.base_offset, slot);
             self.base_offset += 1;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::{planted, Bug};
 use crate::command::{Command, WaiterId};
 use crate::deadline::{Deadlines, Timer};
 use crate::error::Error;
@@ -193,16 +194,42 @@ impl Machine {
 
     /// Fires every timer due by `now_ms` at its own due time, so the result
     /// does not depend on how often the driver calls in.
+    ///
+    /// Waiters are served once everything due at an instant has happened
+    /// (and before a waiter's own deadline at that instant), so a waiter
+    /// gets the lowest messages available at that instant, not just those
+    /// freed by the first timer to fire.
     fn advance(&mut self, now_ms: u64) {
         let now_ms = now_ms.max(self.now_ms);
-        while let Some((at_ms, timer)) = self.deadlines.pop_due(now_ms) {
+        let mut to_serve = Vec::new();
+        loop {
+            // The instant is over: serve, then look again, since the new
+            // leases arm expiries that may be due by `now_ms` too.
+            let next_ms = self
+                .deadlines
+                .next_due_ms()
+                .filter(|&due_ms| due_ms <= now_ms);
+            if !to_serve.is_empty() && next_ms.is_none_or(|due_ms| due_ms > self.now_ms) {
+                to_serve
+                    .drain(..)
+                    .for_each(|group| self.serve_waiters(group));
+                continue;
+            }
+            let Some((at_ms, timer)) = self.deadlines.pop_due(now_ms) else {
+                break;
+            };
+            if matches!(timer, Timer::WaiterDeadline { .. }) {
+                to_serve
+                    .drain(..)
+                    .for_each(|group| self.serve_waiters(group));
+            }
             self.now_ms = self.now_ms.max(at_ms);
-            self.fire(at_ms, timer);
+            self.fire(at_ms, timer, &mut to_serve);
         }
         self.now_ms = now_ms;
     }
 
-    fn fire(&mut self, at_ms: u64, timer: Timer) {
+    fn fire(&mut self, at_ms: u64, timer: Timer, to_serve: &mut Vec<GroupRef>) {
         match timer {
             Timer::LeaseExpiry {
                 group,
@@ -224,7 +251,9 @@ impl Machine {
                     };
                     self.deadlines.fired(at_ms);
                     self.events.push_back(event);
-                    self.serve_waiters(group);
+                    if !to_serve.contains(&group) {
+                        to_serve.push(group);
+                    }
                 }
             }
             Timer::BackoffEnd {
@@ -237,7 +266,9 @@ impl Machine {
                     log.groups[group.group as usize].end_backoff(&log.store, index, token, at_ms);
                 if ended {
                     self.deadlines.fired(at_ms);
-                    self.serve_waiters(group);
+                    if !to_serve.contains(&group) && !planted(Bug::BackoffEndForgetsWaiters) {
+                        to_serve.push(group);
+                    }
                 }
             }
             Timer::WaiterDeadline { waiter } => {

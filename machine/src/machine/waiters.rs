@@ -1,5 +1,6 @@
 //! Long-poll waiters: parked acquires, served first come first served.
 
+use crate::bugs::{planted, Bug};
 use crate::command::WaiterId;
 use crate::deadline::Timer;
 use crate::event::Event;
@@ -59,7 +60,11 @@ impl Machine {
     pub(super) fn serve_waiters(&mut self, at: GroupRef) {
         loop {
             let parts = self.group_parts(at);
-            let Some(&waiter) = parts.group.waiting.front() else {
+            let Some(&waiter) = (if planted(Bug::WaiterServedOutOfOrder) {
+                parts.group.waiting.back()
+            } else {
+                parts.group.waiting.front()
+            }) else {
                 return;
             };
             if !parts.group.has_leasable(parts.store) {
@@ -75,7 +80,11 @@ impl Machine {
                 // Only key-blocked messages were left to look at.
                 return;
             }
-            parts.group.waiting.pop_front();
+            if planted(Bug::WaiterServedOutOfOrder) {
+                parts.group.waiting.pop_back();
+            } else {
+                parts.group.waiting.pop_front();
+            }
             let parked = self
                 .waiters
                 .remove(&waiter)
