@@ -5,24 +5,16 @@ use hyper::body::Incoming;
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 use mamamia_machine::{
-    Acquire, Command, ConsumerName, GroupName, GroupSettings, LeaseRef, LogName, Reply, Wait,
-    WaiterId,
+    Acquire, Command, ConsumerName, GroupSettings, LeaseRef, Reply, Wait, WaiterId,
 };
 use serde_json::json;
 
 use super::body::{self, Response};
-use super::error::{parse_name, ApiError};
+use super::error::{parse_group_path, parse_name, ApiError};
 use super::produce::{created_or_ok, unexpected};
 use super::wire::{parse_token, AcquireBody, ExtendBody, SettleBody, WireItemResult, WireLease};
 use super::App;
 use crate::owner::OwnerHandle;
-
-fn names(log: &str, group: &str) -> Result<(LogName, GroupName), ApiError> {
-    Ok((
-        parse_name(log, LogName::new)?,
-        parse_name(group, GroupName::new)?,
-    ))
-}
 
 pub async fn put_group(
     app: &App,
@@ -31,7 +23,7 @@ pub async fn put_group(
     parts: &Parts,
     body: Incoming,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let settings: GroupSettings = body::read_json(parts, body, &app.body_limits)
         .await?
         .unwrap_or_default();
@@ -50,7 +42,7 @@ pub async fn put_group(
 }
 
 pub async fn get_group(app: &App, log: &str, group: &str) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let owner = app.owner(&log);
     let summary = owner
         .read(move |machine| machine.group(&log, &group))
@@ -80,7 +72,7 @@ pub async fn acquire(
     parts: &Parts,
     body: Incoming,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let body: AcquireBody = body::require_json(parts, body, &app.body_limits).await?;
     let consumer = parse_name(&body.consumer, ConsumerName::new)?;
     let owner = app.owner(&log);
@@ -133,7 +125,7 @@ pub async fn settle(
     parts: &Parts,
     body: Incoming,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let body: SettleBody = body::require_json(parts, body, &app.body_limits).await?;
     let settlements = body
         .settlements
@@ -165,7 +157,7 @@ pub async fn extend(
     parts: &Parts,
     body: Incoming,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let body: ExtendBody = body::require_json(parts, body, &app.body_limits).await?;
     let leases = body
         .leases
@@ -200,7 +192,7 @@ pub async fn release(
     group: &str,
     consumer: &str,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let consumer = parse_name(consumer, ConsumerName::new)?;
     let owner = app.owner(&log);
     match owner

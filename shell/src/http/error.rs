@@ -2,7 +2,7 @@
 //! place, the HTTP status of every error class.
 
 use hyper::StatusCode;
-use mamamia_machine::{Error, ErrorKind, NameError};
+use mamamia_machine::{Error, ErrorKind, GroupName, LogName, NameError};
 
 /// An error answer: status, stable code, human message.
 #[derive(Debug)]
@@ -66,4 +66,12 @@ impl From<crate::owner::Unavailable> for ApiError {
 /// Parses a path segment into a name type, as the machine would refuse it.
 pub fn parse_name<T>(raw: &str, parse: fn(&str) -> Result<T, NameError>) -> Result<T, ApiError> {
     parse(raw).map_err(|reason| Error::invalid_name(raw, reason).into())
+}
+
+/// The log and group names of a `/v1/logs/{log}/groups/{group}/…` path.
+pub fn parse_group_path(log: &str, group: &str) -> Result<(LogName, GroupName), ApiError> {
+    Ok((
+        parse_name(log, LogName::new)?,
+        parse_name(group, GroupName::new)?,
+    ))
 }

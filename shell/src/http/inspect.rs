@@ -4,21 +4,14 @@
 use hyper::body::Incoming;
 use hyper::http::request::Parts;
 use hyper::StatusCode;
-use mamamia_machine::{Command, GroupName, LogName, Reply};
+use mamamia_machine::{Command, Reply};
 use serde_json::json;
 
 use super::body::{self, parse_index, parse_page, Response};
-use super::error::{parse_name, ApiError};
+use super::error::{parse_group_path, ApiError};
 use super::produce::unexpected;
 use super::wire::{RedriveBody, WireAttempt, WireDeadLetter};
 use super::App;
-
-fn names(log: &str, group: &str) -> Result<(LogName, GroupName), ApiError> {
-    Ok((
-        parse_name(log, LogName::new)?,
-        parse_name(group, GroupName::new)?,
-    ))
-}
 
 pub async fn list_dead(
     app: &App,
@@ -26,7 +19,7 @@ pub async fn list_dead(
     group: &str,
     query: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let page = parse_page(query)?;
     let limit = page.limit;
     let owner = app.owner(&log);
@@ -48,7 +41,7 @@ pub async fn redrive(
     parts: &Parts,
     body: Incoming,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let body: RedriveBody = body::read_json(parts, body, &app.body_limits)
         .await?
         .unwrap_or_default();
@@ -73,7 +66,7 @@ pub async fn list_leases(
     group: &str,
     query: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let page = parse_page(query)?;
     let owner = app.owner(&log);
     let leases = owner
@@ -88,7 +81,7 @@ pub async fn list_attempts(
     group: &str,
     index: &str,
 ) -> Result<Response, ApiError> {
-    let (log, group) = names(log, group)?;
+    let (log, group) = parse_group_path(log, group)?;
     let index = parse_index(index)?;
     let owner = app.owner(&log);
     let attempts = owner
