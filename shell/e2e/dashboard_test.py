@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,7 @@ def browser(size=LAPTOP):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(ARGS.chromedriver))
     driver.set_window_size(*size)
+    driver.profile_dir = profile
     return driver
 
 
@@ -318,6 +320,8 @@ def test_drill_down_and_redrive(server, driver):
     wait_for(driver, lambda d: "worker-1" in text_of(d, "#leases-table"), "the current lease")
     wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#detail-charts svg.big polyline")) == 2, "the live charts")
     assert text_of(driver, '#leases-table tr[data-index="4"] [data-field="consumer"]') == "worker-1"
+    expires_in = text_of(driver, '#leases-table tr[data-index="4"] [data-field="expires_in"]')
+    assert re.fullmatch(r"9 min \d+ s", expires_in), f"a 10 min lease expires in {expires_in!r}"
 
     # Message inspector: payload, key, headers and the attempt history.
     field = css(driver, "#inspect-index")
@@ -499,6 +503,7 @@ def main():
             screenshot(driver, f"failed-{test.__name__}.png")
         finally:
             driver.quit()
+            shutil.rmtree(driver.profile_dir, ignore_errors=True)
 
     server = Server()
     try:

@@ -15,12 +15,16 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 out="$target/e2e"
 mkdir -p "$out"
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    echo "e2e: installing chromium and chromium-driver" >&2
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "e2e: installing ${missing[*]}" >&2
     sudo_cmd=""
     if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 venv="$out/venv"
