@@ -114,6 +114,7 @@ def browser(size=LAPTOP):
         f"--window-size={size[0]},{size[1]}",
     ]:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(ARGS.chromedriver))
     driver.set_window_size(*size)
     driver.profile_dir = profile
@@ -414,6 +415,12 @@ def test_only_own_api_is_fetched(server, driver):
         ".filter((url) => !url.startsWith('data:'))"
     )
     assert not external, f"external assets: {external}"
+    # The server forbids anything else too, and the page breaks none of its rules.
+    with urllib.request.urlopen(server.url + "/", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"] or ""
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy, policy
+    errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, f"errors in the browser console: {errors}"
 
 
 def test_auth_token(driver):
