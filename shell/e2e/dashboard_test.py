@@ -337,6 +337,13 @@ def test_drill_down_and_redrive(server, driver):
     for expected in ("worker-1", "dead", "card declined"):
         assert expected in attempts, f"{expected!r} not in the attempt history: {attempts!r}"
     full_page_screenshot(driver, "group-laptop.png", LAPTOP)
+    # An index past the end is an error in the inspector, not a broken page.
+    field = css(driver, "#inspect-index")
+    field.clear()
+    field.send_keys("99999")
+    css(driver, "#inspect button[type=submit]").click()
+    error = wait_for(driver, lambda d: text_of(d, "#inspected-error"), "an inspector error")
+    assert "99999" in error, error
 
     # Redrive one, but dismiss the confirmation: nothing changes.
     css(driver, '#dead-table tr[data-index="0"] .redrive-one').click()
@@ -366,7 +373,7 @@ def test_drill_down_and_redrive(server, driver):
 
     # Redrive all.
     css(driver, "#redrive-all").click()
-    accept_confirm(driver, "all dead letters")
+    accept_confirm(driver, "all 2 dead letters")
     wait_for(driver, lambda d: group_state(server, "orders", "billing")["dead"] == 0, "dead 0 in the API")
     wait_for(driver, lambda d: visible(d, "no-dead"), "no dead letters on the page")
     # The other group was not touched.
