@@ -417,6 +417,14 @@ def test_only_own_api_is_fetched(server, driver):
     assert urls, "no API calls seen"
     foreign = [u for u in urls if not u.startswith(server.url + "/v1/")]
     assert not foreign, f"fetches outside the server's JSON API: {foreign}"
+    # ...and only documented endpoints of it (the ones in /openapi.json), no private ones.
+    documented = [
+        re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
+        for template in server.ok("GET", "/openapi.json")["paths"]
+    ]
+    for url in urls:
+        path = url.removeprefix(server.url).split("?")[0]
+        assert any(p.match(path) for p in documented), f"{path} is not in /openapi.json"
     external = driver.execute_script(
         "return [...document.querySelectorAll('[src],link[href]')].map((e) => e.src || e.href)"
         ".filter((url) => !url.startsWith('data:'))"
