@@ -154,6 +154,14 @@ def visible(driver, element_id):
     return bool(elements) and elements[0].is_displayed()
 
 
+def human_bytes(n):
+    """What the page shows for a byte count: 7 B, 57.6 KiB, 1.2 MiB."""
+    units, i = ["B", "KiB", "MiB", "GiB", "TiB"], 0
+    while n >= 1024 and i < len(units) - 1:
+        n, i = n / 1024, i + 1
+    return f"{n} {units[i]}" if i == 0 else f"{n:.1f} {units[i]}"
+
+
 def screenshot(driver, name):
     path = os.path.join(ARGS.out, name)
     driver.save_screenshot(path)
@@ -251,7 +259,8 @@ def test_overview_matches_api(server, driver):
         for field in ("first_index", "next_index"):
             shown = text_of(driver, f'{section} [data-field="{field}"]')
             assert number(shown) == log[field], f"{name} {field}: page {shown}, API {log[field]}"
-        assert text_of(driver, f'{section} [data-field="bytes"]').endswith("B")
+        shown = text_of(driver, f'{section} [data-field="bytes"]')
+        assert shown == human_bytes(log["bytes"]), f"{name} bytes: page {shown!r}, API {log['bytes']}"
         for group in log["groups"]:
             row = group_row(name, group["group"])
             for field in ("base_offset", "lag", "available", "leased", "backoff", "dead"):
@@ -266,8 +275,8 @@ def test_overview_matches_api(server, driver):
     # States use the same colours wherever they appear.
     colours = driver.execute_script(
         "const c = (s) => getComputedStyle(document.querySelector(s)).color;"
-        "return [c('tr.group-row [data-field=dead]'), c('th.s-dead'),"
-        "        c('tr.group-row [data-field=leased]'), c('th.s-leased')];"
+        "const row = 'tr.group-row[data-group=billing] ';"
+        "return [c(row + '[data-field=dead]'), c('th.s-dead'), c(row + '[data-field=leased]'), c('th.s-leased')];"
     )
     assert colours[0] == colours[1] and colours[2] == colours[3], colours
     assert colours[0] != colours[2], colours
