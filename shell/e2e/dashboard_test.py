@@ -199,7 +199,7 @@ def no_alert(driver):
 
 
 def populate(server):
-    """orders: 1,200 messages; group billing: 0..2 dead, 3 processed, 4 leased."""
+    """orders: 1,200 messages; group billing: 0..2 dead, 3 processed, 4 leased, 5 in backoff."""
     for start in (0, 600):
         server.ok(
             "POST",
@@ -227,6 +227,13 @@ def populate(server):
     ] + [{"index": 3, "token": leases[3]["token"], "outcome": "processed"}]
     results = server.ok("POST", "/v1/logs/orders/groups/billing/settle", {"settlements": settlements})
     assert all(r["status"] == "ok" for r in results["results"]), results
+    lease = server.ok("POST", "/v1/logs/orders/groups/billing/acquire", {"consumer": "worker-2", "max": 1})["leases"][0]
+    server.ok(
+        "POST",
+        "/v1/logs/orders/groups/billing/settle",
+        {"settlements": [{"index": lease["index"], "token": lease["token"], "outcome": "retry", "delay_ms": 3_600_000}]},
+    )
+    assert group_state(server, "orders", "billing")["backoff"] == 1
     # A second group that has not started yet, and a log without groups.
     server.ok("PUT", "/v1/logs/orders/groups/audit", {})
     server.ok("POST", "/v1/logs/events/messages", {"messages": [{"payload": "hello"}]})
