@@ -1,0 +1,1 @@
+//! Inline SVG bar charts for the HTML report.

@@ -1,0 +1,7 @@
+//! The self-contained HTML report.
+
+use crate::report::Report;
+
+pub fn render(report: &Report) -> String {
+    format!("<pre>{}</pre>", crate::table::summary(report))
+}

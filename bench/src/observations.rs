@@ -1,0 +1,1 @@
+//! Scaling observations computed from a run's results.

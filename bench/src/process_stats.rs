@@ -1,0 +1,54 @@
+//! CPU time and resident memory of a local process, from `/proc`.
+
+/// One reading of a process's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProcessSample {
+    /// User plus system CPU time since the process started.
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+}
+
+/// Reads `/proc/PID/stat` and `/proc/PID/status`; `None` where there is no
+/// `/proc` or the process is gone.
+pub fn sample(pid: u32) -> Option<ProcessSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after `)`.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(ProcessSample {
+        cpu_seconds: ticks as f64 / clock_ticks_per_second(),
+        rss_bytes: rss_kib * 1024,
+    })
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_memory_and_cpu_time() {
+        let sample = sample(std::process::id()).expect("/proc is there on Linux");
+        assert!(sample.rss_bytes > 0);
+        assert!(sample.cpu_seconds >= 0.0);
+    }
+}
