@@ -112,7 +112,13 @@ pub fn compare(current: &Report, earlier: &Report) -> String {
 
 fn ratio(now: f64, before: f64) -> String {
     if before > 0.0 && now.is_finite() {
-        format!("{:.2}x", now / before)
+        let ratio = now / before;
+        // Two decimals would print a 1,000-fold latency drop as 0.00x.
+        if ratio >= 0.1 {
+            format!("{ratio:.2}x")
+        } else {
+            format!("{ratio:.4}x")
+        }
     } else {
         "-".into()
     }

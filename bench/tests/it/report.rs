@@ -56,3 +56,111 @@ fn a_small_run_counts_every_message_once_and_orders_its_percentiles() {
         "a 20% failure rate retries some deliveries"
     );
 }
+
+/// A report with fixed numbers, shaped like the default config's.
+fn synthetic_report() -> Report {
+    use mamamia_bench::report::{Correctness, LatencySummary, ServerUsage};
+    use mamamia_bench::{Scenario, ScenarioResult};
+    let result = |name: &str, producers, consumers, batch, per_second: f64, rate, failure_rate| {
+        let msgs = 10_000;
+        ScenarioResult {
+            scenario: Scenario {
+                name: name.into(),
+                msgs,
+                producers,
+                consumers,
+                payload_bytes: 100,
+                batch,
+                max: batch,
+                lease_ms: 30_000,
+                wait_ms: 200,
+                failure_rate,
+                rate,
+            },
+            seconds: msgs as f64 / per_second,
+            produce_per_second: per_second * 1.1,
+            consume_per_second: per_second,
+            efficiency_per_second: per_second / f64::from(producers.max(consumers)),
+            latency: LatencySummary {
+                count: msgs,
+                mean_us: 900.0,
+                p50_us: 800,
+                p95_us: 1500,
+                p99_us: 2500,
+                max_us: 9000,
+            },
+            queue_depth_max: 40,
+            leases_in_flight_max: u64::from(consumers * batch),
+            retries: if failure_rate.is_some() { 1_000 } else { 0 },
+            server: Some(ServerUsage {
+                cpu_percent: 95.0,
+                rss_bytes_max: 12 << 20,
+            }),
+            correctness: Correctness {
+                produced: msgs,
+                settled_once: msgs,
+                server_processed: msgs,
+                verified: true,
+                ..Correctness::default()
+            },
+        }
+    };
+    Report {
+        target: "internal".into(),
+        fsync: Some("always".into()),
+        results: vec![
+            result("1x1 per-message", 1, 1, 1, 5_000.0, None, None),
+            result("1x1 batched", 1, 1, 100, 80_000.0, None, None),
+            result("4x8 per-message", 4, 8, 1, 12_000.0, None, None),
+            result("4x8 batched", 4, 8, 100, 200_000.0, None, None),
+            result("10x50 per-message", 10, 50, 1, 12_500.0, None, None),
+            result("4x8 retry", 4, 8, 1, 9_000.0, None, Some(0.1)),
+            result("4x8 open", 4, 8, 1, 5_000.0, Some(5_000.0), None),
+        ],
+    }
+}
+
+/// The report's markup with every number replaced by `N`: its structure.
+fn structure(html: &str) -> String {
+    let mut shape = String::with_capacity(html.len());
+    let mut chars = html.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            while chars
+                .peek()
+                .is_some_and(|next| next.is_ascii_digit() || *next == '.')
+            {
+                chars.next();
+            }
+            shape.push('N');
+        } else {
+            shape.push(c);
+        }
+    }
+    shape
+}
+
+#[test]
+fn the_html_report_keeps_its_structure() {
+    let html = mamamia_bench::html::render(&synthetic_report());
+    assert!(
+        !html.contains("src=") && !html.contains("href="),
+        "nothing is fetched"
+    );
+    insta::with_settings!({snapshot_path => "../../../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("bench_html_report", structure(&html));
+    });
+}
+
+#[test]
+fn compare_prints_the_ratio_of_each_scenario_to_the_earlier_run() {
+    let earlier = synthetic_report();
+    let mut current = earlier.clone();
+    current.results[0].consume_per_second *= 2.0;
+    let text = mamamia_bench::table::compare(&current, &earlier);
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("1x1 per-message"))
+        .expect("the scenario has a line");
+    assert!(line.contains("2.00x"), "{line}");
+}
