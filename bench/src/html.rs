@@ -144,7 +144,7 @@ fn observations_list(html: &mut String, report: &Report) {
 }
 
 fn correctness(html: &mut String, report: &Report) {
-    html.push_str("<h2>Correctness</h2>\n<table>\n<tr><th>scenario</th><th>produced</th><th>settled once</th><th>duplicates</th><th>lost</th><th>server processed</th><th>server outstanding</th><th>retries</th><th>verdict</th></tr>\n");
+    html.push_str("<h2>Correctness</h2>\n<table>\n<tr><th>scenario</th><th>produced</th><th>settled once</th><th>duplicates</th><th>lost</th><th>server processed</th><th>server outstanding</th><th>retries</th><th>abandoned</th><th>verdict</th></tr>\n");
     for result in &report.results {
         let c = &result.correctness;
         let verdict = if c.verified {
@@ -154,7 +154,7 @@ fn correctness(html: &mut String, report: &Report) {
         };
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{verdict}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{verdict}</td></tr>",
             escape(&result.scenario.name),
             c.produced,
             c.settled_once,
@@ -163,6 +163,7 @@ fn correctness(html: &mut String, report: &Report) {
             c.server_processed,
             c.server_outstanding,
             result.retries,
+            result.abandoned,
         );
     }
     html.push_str("</table>\n");

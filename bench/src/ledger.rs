@@ -16,6 +16,7 @@ pub struct Ledger {
     pub settled: AtomicU64,
     pub leased_now: AtomicU64,
     pub retries: AtomicU64,
+    pub abandoned: AtomicU64,
     pub queue_depth_max: AtomicU64,
     pub leases_in_flight_max: AtomicU64,
     /// Leases whose payload did not carry a valid id.
@@ -30,6 +31,7 @@ impl Ledger {
             settled: AtomicU64::new(0),
             leased_now: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
             queue_depth_max: AtomicU64::new(0),
             leases_in_flight_max: AtomicU64::new(0),
             foreign: AtomicU64::new(0),

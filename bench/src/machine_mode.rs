@@ -57,6 +57,7 @@ pub fn run(scenario: &Scenario) -> ScenarioResult {
         queue_depth_max: u64::from(scenario.batch),
         leases_in_flight_max: u64::from(scenario.batch),
         retries: 0,
+        abandoned: 0,
         server: None,
         correctness: Correctness {
             produced: msgs,

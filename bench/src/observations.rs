@@ -16,6 +16,7 @@ pub fn observe(report: &Report) -> Vec<String> {
     batching(&report.results, &mut notes);
     scaling(&report.results, &mut notes);
     retries(&report.results, &mut notes);
+    crashes(&report.results, &mut notes);
     open_loop(&report.results, &mut notes);
     server_cpu(&report.results, &mut notes);
     notes
@@ -23,7 +24,9 @@ pub fn observe(report: &Report) -> Vec<String> {
 
 /// Closed loop, no failures: the scenarios that measure pure capacity.
 fn plain(result: &ScenarioResult) -> bool {
-    result.scenario.rate.is_none() && result.scenario.failure_rate.unwrap_or(0.0) == 0.0
+    result.scenario.rate.is_none()
+        && result.scenario.failure_rate.unwrap_or(0.0) == 0.0
+        && result.scenario.crash_rate.unwrap_or(0.0) == 0.0
 }
 
 fn same_shape(a: &ScenarioResult, b: &ScenarioResult) -> bool {
@@ -119,6 +122,22 @@ fn retries(results: &[ScenarioResult], notes: &mut Vec<String>) {
                 if failing.correctness.verified { "yes" } else { "NO" },
             )),
         }
+    }
+}
+
+fn crashes(results: &[ScenarioResult], notes: &mut Vec<String>) {
+    for crashing in results
+        .iter()
+        .filter(|r| r.scenario.crash_rate.unwrap_or(0.0) > 0.0)
+    {
+        notes.push(format!(
+            "{:?}: {} deliveries abandoned as by crashed consumers came back after their {} ms lease; p99 {:.2} ms; every message settled exactly once: {}.",
+            crashing.scenario.name,
+            crashing.abandoned,
+            crashing.scenario.lease_ms,
+            crashing.latency.p99_us as f64 / 1000.0,
+            if crashing.correctness.verified { "yes" } else { "NO" },
+        ));
     }
 }
 

@@ -36,6 +36,10 @@ pub struct ScenarioResult {
     pub leases_in_flight_max: u64,
     /// Deliveries settled `retry` on purpose (`failure_rate`).
     pub retries: u64,
+    /// Deliveries abandoned on purpose (`crash_rate`), redelivered after
+    /// their lease expired.
+    #[serde(default)]
+    pub abandoned: u64,
     /// Server CPU and memory, when the bench started the server.
     #[serde(default)]
     pub server: Option<ServerUsage>,

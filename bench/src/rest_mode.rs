@@ -92,6 +92,7 @@ pub async fn run(
         queue_depth_max: ledger.queue_depth_max.load(Ordering::Relaxed),
         leases_in_flight_max: ledger.leases_in_flight_max.load(Ordering::Relaxed),
         retries: ledger.retries.load(Ordering::Relaxed),
+        abandoned: ledger.abandoned.load(Ordering::Relaxed),
         server,
         correctness,
     })

@@ -51,6 +51,11 @@ pub struct Scenario {
     /// Share of deliveries the consumers settle `retry` instead of `processed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_rate: Option<f64>,
+    /// Share of deliveries a consumer abandons without settling, as if it
+    /// crashed holding the lease: the message comes back when the lease
+    /// expires, so keep `lease_ms` short in such scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_rate: Option<f64>,
     /// Open loop: offered load in msg/s over all producers; latency is then
     /// measured from each message's intended send time (wrk2's correction
     /// for coordinated omission). Absent: closed loop, as fast as answered.
@@ -124,6 +129,13 @@ impl Scenario {
             if !(0.0..=FAILURE_RATE_MAX).contains(&rate) {
                 return Err(format!(
                     "failure_rate must be in 0..={FAILURE_RATE_MAX}, got {rate}"
+                ));
+            }
+        }
+        if let Some(rate) = self.crash_rate {
+            if !(0.0..=FAILURE_RATE_MAX).contains(&rate) {
+                return Err(format!(
+                    "crash_rate must be in 0..={FAILURE_RATE_MAX}, got {rate}"
                 ));
             }
         }

@@ -132,6 +132,7 @@ pub async fn consume(shared: Arc<Shared>, consumer: u32) -> Histogram<u64> {
     let mut latencies_us = histogram();
     let mut random = Xorshift::new(u64::from(consumer) + 1);
     let failure_rate = scenario.failure_rate.unwrap_or(0.0);
+    let crash_rate = scenario.crash_rate.unwrap_or(0.0);
     let mut stop = shared.stop.subscribe();
     loop {
         if *stop.borrow() || shared.ledger.done() {
@@ -153,6 +154,23 @@ pub async fn consume(shared: Arc<Shared>, consumer: u32) -> Histogram<u64> {
         }
         let count = leases.len() as u64;
         shared.ledger.on_leased(count);
+        // Abandoned leases are dropped unsettled, as by a crashed consumer.
+        let leases: Vec<Lease> = leases
+            .into_iter()
+            .filter(|_| crash_rate == 0.0 || random.unit() >= crash_rate)
+            .collect();
+        let abandoned = count - leases.len() as u64;
+        if abandoned > 0 {
+            shared
+                .ledger
+                .abandoned
+                .fetch_add(abandoned, Ordering::Relaxed);
+            shared.ledger.on_unleased(abandoned);
+        }
+        if leases.is_empty() {
+            continue;
+        }
+        let count = leases.len() as u64;
         let stamps: Vec<Option<(u64, u64)>> = leases.iter().map(stamp).collect();
         let settlements: Vec<Settlement> = leases
             .iter()

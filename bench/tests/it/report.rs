@@ -12,7 +12,10 @@ const SMALL_CONFIG: &str = r#"{"scenarios": [
    "failure_rate": 0.2},
   {"name": "1x2 open 2000/s", "msgs": 200, "producers": 1, "consumers": 2,
    "payload_bytes": 64, "batch": 1, "max": 1, "lease_ms": 30000, "wait_ms": 50,
-   "rate": 2000}
+   "rate": 2000},
+  {"name": "2x3 crash 10%", "msgs": 100, "producers": 2, "consumers": 3,
+   "payload_bytes": 64, "batch": 10, "max": 10, "lease_ms": 50, "wait_ms": 50,
+   "crash_rate": 0.1}
 ]}"#;
 
 fn run_small() -> Report {
@@ -24,7 +27,7 @@ fn run_small() -> Report {
 #[test]
 fn a_small_run_counts_every_message_once_and_orders_its_percentiles() {
     let report = run_small();
-    assert_eq!(report.results.len(), 4);
+    assert_eq!(report.results.len(), 5);
     for result in &report.results {
         let name = &result.scenario.name;
         let correctness = &result.correctness;
@@ -50,6 +53,11 @@ fn a_small_run_counts_every_message_once_and_orders_its_percentiles() {
                 <= u64::from(result.scenario.max * result.scenario.consumers)
         );
     }
+    let crashed = &report.results[4];
+    assert!(
+        crashed.abandoned > 0,
+        "a 10% crash rate abandons some leases"
+    );
     let retried = &report.results[2];
     assert!(
         retried.retries > 0,
@@ -75,6 +83,7 @@ fn synthetic_report() -> Report {
                 lease_ms: 30_000,
                 wait_ms: 200,
                 failure_rate,
+                crash_rate: None,
                 rate,
             },
             seconds: msgs as f64 / per_second,
@@ -92,6 +101,7 @@ fn synthetic_report() -> Report {
             queue_depth_max: 40,
             leases_in_flight_max: u64::from(consumers * batch),
             retries: if failure_rate.is_some() { 1_000 } else { 0 },
+            abandoned: 0,
             server: Some(ServerUsage {
                 cpu_percent: 95.0,
                 rss_bytes_max: 12 << 20,
