@@ -21,8 +21,10 @@ pub const SECONDS_MIN: f64 = 0.5;
 pub const REPEATS_MAX: u64 = 10_000;
 
 /// Runs a scenario on the machine: `batch` messages appended, acquired and
-/// settled per cycle, single-threaded (producers and consumers do not
-/// apply; there is nothing to wait for). Latency is one cycle's duration.
+/// settled per cycle, single-threaded. Producers, consumers, `max`, rates
+/// and failures do not apply: the machine has no concurrency to exploit
+/// and nothing to wait for, so this is the core's ceiling for the
+/// scenario's batch and payload. Latency is one cycle's duration.
 pub fn run(scenario: &Scenario) -> ScenarioResult {
     let mut latencies_us = workers::histogram();
     let mut verified = true;

@@ -23,6 +23,9 @@ pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
 /// Attempts before a message is dead: the most the machine allows, so a
 /// failure rate below 1 never kills a message in practice.
 pub const MAX_ATTEMPTS: u32 = 1000;
+/// The group's unsettled window: the machine's default bound, so an
+/// abandoned lease low in the log never stalls a large batched scenario.
+pub const UNSETTLED_WINDOW: u64 = 1_000_000;
 
 /// Runs one scenario on the server at `url` using log `log`; `server_pid`
 /// names the server process when it is local, for CPU and memory.
@@ -105,7 +108,7 @@ fn share(msgs: u64, count: u32, position: u32) -> (u64, u64) {
 }
 
 /// Creates the log and the group: no backoff and attempts to spare, so a
-/// retried message comes back at once and never dies.
+/// retried message comes back at once and never dies, and a wide window.
 async fn prepare(client: &Client, log: &str, scenario: &Scenario) -> Result<(), String> {
     client
         .put_log(log, &json!({}))
@@ -114,6 +117,7 @@ async fn prepare(client: &Client, log: &str, scenario: &Scenario) -> Result<(), 
     let settings = json!({
         "lease_ms": scenario.lease_ms,
         "max_attempts": MAX_ATTEMPTS,
+        "unsettled_window": UNSETTLED_WINDOW,
         "backoff": {"initial_ms": 1, "multiplier": 1.0, "cap_ms": 1},
     });
     client
