@@ -3,8 +3,13 @@
 //! One full cycle is append → acquire → settle processed of one message,
 //! driven in batches through `Machine::handle` exactly as a shell would.
 //! It runs the same scenarios as the network modes, so the ratio of the
-//! two shows what the network, HTTP, JSON and the disk cost.
+//! two shows what the network, HTTP, JSON and the disk cost. The baseline,
+//! measured in the same run, is the least work any broker must do for the
+//! same messages: allocate each payload and push it through a queue; the
+//! ratio shows what the machine's rules cost on top.
 
+use std::collections::VecDeque;
+use std::hint::black_box;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
@@ -42,6 +47,9 @@ pub fn run(scenario: &Scenario) -> ScenarioResult {
     let seconds = start.elapsed().as_secs_f64();
     let msgs = scenario.msgs * repeats;
     let per_second = msgs as f64 / seconds;
+    let baseline_start = Instant::now();
+    baseline(msgs, u64::from(scenario.batch), scenario.payload_bytes);
+    let baseline_per_second = msgs as f64 / baseline_start.elapsed().as_secs_f64();
     let mut problems = Vec::new();
     if !verified {
         problems.push("the group summary does not show every message processed once".into());
@@ -60,6 +68,7 @@ pub fn run(scenario: &Scenario) -> ScenarioResult {
         leases_in_flight_max: u64::from(scenario.batch),
         retries: 0,
         abandoned: 0,
+        baseline_per_second: Some(baseline_per_second),
         server: None,
         correctness: Correctness {
             produced: msgs,
@@ -162,4 +171,19 @@ fn cycles(msgs: u64, batch: u64, payload_bytes: usize, latencies_us: &mut Histog
     }
     let summary = machine.group(&log, &group).expect("the group exists");
     summary.processed == msgs && summary.base_offset == msgs && summary.lag == 0
+}
+
+fn baseline(msgs: u64, batch: u64, payload_bytes: usize) {
+    let mut queue = VecDeque::new();
+    let mut done = 0;
+    while done < msgs {
+        let count = batch.min(msgs - done);
+        for _ in 0..count {
+            queue.push_back(vec![7u8; payload_bytes]);
+        }
+        for _ in 0..count {
+            black_box(queue.pop_front());
+        }
+        done += count;
+    }
 }

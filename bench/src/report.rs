@@ -40,6 +40,10 @@ pub struct ScenarioResult {
     /// their lease expired.
     #[serde(default)]
     pub abandoned: u64,
+    /// `--machine` only: the same messages allocated and pushed through a
+    /// plain queue, per second (what any broker must at least do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_per_second: Option<f64>,
     /// Server CPU and memory, when the bench started the server.
     #[serde(default)]
     pub server: Option<ServerUsage>,

@@ -96,6 +96,7 @@ pub async fn run(
         leases_in_flight_max: ledger.leases_in_flight_max.load(Ordering::Relaxed),
         retries: ledger.retries.load(Ordering::Relaxed),
         abandoned: ledger.abandoned.load(Ordering::Relaxed),
+        baseline_per_second: None,
         server,
         correctness,
     })

@@ -70,6 +70,13 @@ pub fn summary(report: &Report) -> String {
     let _ = writeln!(text, "\n{}", header());
     for result in &report.results {
         let _ = writeln!(text, "{}", row(result));
+        if let Some(baseline) = result.baseline_per_second {
+            let _ = writeln!(
+                text,
+                "    baseline (allocate + queue) {baseline:.0} msg/s: the machine runs at {:.2}x of it",
+                result.consume_per_second / baseline
+            );
+        }
         for problem in &result.correctness.problems {
             let _ = writeln!(text, "    problem: {problem}");
         }

@@ -102,6 +102,7 @@ fn synthetic_report() -> Report {
             leases_in_flight_max: u64::from(consumers * batch),
             retries: if failure_rate.is_some() { 1_000 } else { 0 },
             abandoned: 0,
+            baseline_per_second: None,
             server: Some(ServerUsage {
                 cpu_percent: 95.0,
                 rss_bytes_max: 12 << 20,
