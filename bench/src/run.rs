@@ -65,7 +65,7 @@ pub fn run(
                 } else {
                     format!("http://{addr}")
                 };
-                runtime.block_on(rest_mode::run(&url, &log, scenario, None))?
+                runtime.block_on(rest_mode::run(&url, &log, scenario, local_pid(addr)))?
             }
         };
         on_result(&result);
@@ -79,4 +79,15 @@ pub fn run(
         },
         results,
     })
+}
+
+/// The pid of a server at a loopback `HOST:PORT`, for its CPU and memory.
+fn local_pid(addr: &str) -> Option<u32> {
+    let host_port = addr.rsplit("://").next()?.trim_end_matches('/');
+    let (host, port) = host_port.rsplit_once(':')?;
+    let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+    if !loopback {
+        return None;
+    }
+    crate::process_stats::listener_pid(port.parse().ok()?)
 }
