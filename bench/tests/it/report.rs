@@ -165,7 +165,9 @@ fn the_html_report_keeps_its_structure() {
 
 #[test]
 fn compare_prints_the_ratio_of_each_scenario_to_the_earlier_run() {
-    let earlier = synthetic_report();
+    // The earlier run comes back from its --json file.
+    let json = serde_json::to_string(&synthetic_report()).expect("a report serializes");
+    let earlier: Report = serde_json::from_str(&json).expect("a --json result reads back");
     let mut current = earlier.clone();
     current.results[0].consume_per_second *= 2.0;
     let text = mamamia_bench::table::compare(&current, &earlier);
@@ -174,4 +176,7 @@ fn compare_prints_the_ratio_of_each_scenario_to_the_earlier_run() {
         .find(|line| line.starts_with("1x1 per-message"))
         .expect("the scenario has a line");
     assert!(line.contains("2.00x"), "{line}");
+    assert!(earlier.verified());
+    current.results[1].correctness.verified = false;
+    assert!(!current.verified(), "one failed scenario fails the run");
 }
