@@ -36,6 +36,7 @@ pub fn render(report: &Report) -> String {
         escape(&target),
         report.results.len()
     );
+    scenarios_table(&mut html, report);
     summary_table(&mut html, report);
     latency_table(&mut html, report);
     charts(&mut html, report);
@@ -43,6 +44,29 @@ pub fn render(report: &Report) -> String {
     correctness(&mut html, report);
     html.push_str("</body>\n</html>\n");
     html
+}
+
+fn scenarios_table(html: &mut String, report: &Report) {
+    html.push_str("<h2>Scenarios</h2>\n<table>\n<tr><th>scenario</th><th>payload bytes</th><th>lease ms</th><th>wait ms</th><th>offered msg/s</th><th>retry rate</th><th>crash rate</th></tr>\n");
+    let share = |rate: Option<f64>| match rate {
+        Some(rate) => format!("{:.0}%", rate * 100.0),
+        None => "-".into(),
+    };
+    for result in &report.results {
+        let s = &result.scenario;
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.name),
+            s.payload_bytes,
+            s.lease_ms,
+            s.wait_ms,
+            s.rate.map_or("closed loop".into(), |rate| format!("{rate:.0}")),
+            share(s.failure_rate),
+            share(s.crash_rate),
+        );
+    }
+    html.push_str("</table>\n");
 }
 
 fn summary_table(html: &mut String, report: &Report) {

@@ -73,6 +73,9 @@ fn run(args: Args) -> Result<bool, String> {
     } else {
         return Err("choose a target: --machine, --internal or --addr HOST:PORT".into());
     };
+    if !matches!(target, Target::Internal { .. }) && args.fsync != "always" {
+        eprintln!("bench: --fsync applies to --internal only; the target's own policy holds");
+    }
     // Read the earlier run first: a typo in its name should not cost a run.
     let earlier: Option<Report> = match &args.compare {
         Some(path) => Some(read_report(path)?),
