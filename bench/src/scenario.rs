@@ -42,9 +42,13 @@ pub struct Scenario {
     pub payload_bytes: usize,
     /// Messages per append call.
     pub batch: u32,
-    /// Most leases per acquire call; a consumer settles all it acquired in
-    /// one settle call, so `max: 1` means one settle call per message.
+    /// Most leases per acquire call.
     pub max: u32,
+    /// Most settlements per settle call; absent: everything one acquire
+    /// returned, in one call. `1` acknowledges each message with its own
+    /// call, as a Redis Streams consumer does with one XACK per message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_batch: Option<u32>,
     pub lease_ms: u64,
     /// Long-poll wait of each acquire.
     pub wait_ms: u64,
@@ -123,6 +127,9 @@ impl Scenario {
         )?;
         within("batch", self.batch.into(), 1, BATCH_MAX.into())?;
         within("max", self.max.into(), 1, BATCH_MAX.into())?;
+        if let Some(settle_batch) = self.settle_batch {
+            within("settle_batch", settle_batch.into(), 1, BATCH_MAX.into())?;
+        }
         within("lease_ms", self.lease_ms, LEASE_MS_MIN, LEASE_MS_MAX)?;
         within("wait_ms", self.wait_ms, 0, WAIT_MS_MAX)?;
         if let Some(rate) = self.failure_rate {

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use mamamia_client::{AcquireOptions, Client, Error, Lease, NewMessage, Payload, Settlement};
+use mamamia_client::{
+    AcquireOptions, Client, Error, ItemResult, Lease, NewMessage, Payload, Settlement,
+};
 use tokio::sync::watch;
 
 use crate::ledger::{self, Ledger};
@@ -182,7 +184,7 @@ pub async fn consume(shared: Arc<Shared>, consumer: u32) -> Histogram<u64> {
                 settlement
             })
             .collect();
-        let settled = patiently(|| shared.client.settle(&shared.log, GROUP, &settlements)).await;
+        let settled = settle_in_calls(&shared, &settlements).await;
         shared.ledger.on_unleased(count);
         let results = match settled {
             Ok(results) => results,
@@ -218,6 +220,24 @@ pub async fn consume(shared: Arc<Shared>, consumer: u32) -> Histogram<u64> {
         }
     }
     latencies_us
+}
+
+/// Settles in calls of at most the scenario's `settle_batch` items, one
+/// call after another, and returns every item's result in order.
+async fn settle_in_calls(
+    shared: &Shared,
+    settlements: &[Settlement],
+) -> Result<Vec<ItemResult>, Error> {
+    let per_call = shared
+        .scenario
+        .settle_batch
+        .map_or(settlements.len(), |batch| batch as usize)
+        .max(1);
+    let mut results = Vec::with_capacity(settlements.len());
+    for chunk in settlements.chunks(per_call) {
+        results.extend(patiently(|| shared.client.settle(&shared.log, GROUP, chunk)).await?);
+    }
+    Ok(results)
 }
 
 fn stamp(lease: &Lease) -> Option<(u64, u64)> {

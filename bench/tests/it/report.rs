@@ -80,6 +80,7 @@ fn synthetic_report() -> Report {
                 payload_bytes: 100,
                 batch,
                 max: batch,
+                settle_batch: None,
                 lease_ms: 30_000,
                 wait_ms: 200,
                 failure_rate,
