@@ -23,6 +23,20 @@ pub enum FsyncPolicy {
     Never,
 }
 
+/// Largest `--body-bytes-max`: a request becomes one WAL frame, and a frame
+/// body above `wal::frame::BODY_LEN_MAX` (256 MiB) would read back as damage;
+/// 64 MiB keeps every append, even one inflated by encoding, well below it.
+pub const BODY_BYTES_MAX_LIMIT: usize = 64 << 20;
+
+fn parse_body_bytes_max(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if (1..=BODY_BYTES_MAX_LIMIT).contains(&bytes) => Ok(bytes),
+        _ => Err(format!(
+            "takes 1..={BODY_BYTES_MAX_LIMIT} bytes, got {text:?}"
+        )),
+    }
+}
+
 fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
     let words: Vec<&str> = text
         .split(|c: char| c.is_whitespace() || c == '=' || c == ':')
@@ -70,7 +84,7 @@ pub struct Config {
     pub owners: u16,
 
     /// Largest request body, in bytes.
-    #[arg(long, env = "MAMAMIA_BODY_BYTES_MAX", default_value_t = 8 << 20)]
+    #[arg(long, env = "MAMAMIA_BODY_BYTES_MAX", default_value_t = 8 << 20, value_parser = parse_body_bytes_max)]
     pub body_bytes_max: usize,
 
     /// Most messages in one append, and items in one settle or extend.

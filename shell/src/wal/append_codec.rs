@@ -11,12 +11,15 @@
 //!   u8  payload format (0 binary, 1 JSON text)
 //!   u32 payload length, payload
 //!   u8  has key (0/1), [u32 key length, key]
-//!   u16 header count, per header: u32 name length, name, u32 value length, value
+//!   u32 header count, per header: u32 name length, name, u32 value length, value
 //!   u8  has dedup id (0/1), [u32 dedup id length, dedup id]
 //! ```
 //!
-//! The machine bounds every length far below its prefix's range (names 128
-//! bytes, headers 64, keys 1 KiB); encoding checks that with `try_from`.
+//! A record is encoded before the machine validates the command (and taken
+//! back if it is refused), so every prefix must hold whatever the HTTP body
+//! limit lets through, not just what the machine accepts: counts and field
+//! lengths are u32. Only the log name has a u16 prefix, and it was parsed
+//! into a `LogName` (at most 128 bytes) at the edge.
 
 use std::collections::BTreeMap;
 
@@ -37,7 +40,7 @@ pub fn encode(log: &LogName, messages: &[NewMessage], out: &mut Vec<u8>) {
         put_bytes32(out, &message.payload);
         put_optional(out, message.key.as_deref());
         let count =
-            u16::try_from(message.headers.len()).expect("the machine allows at most 64 headers");
+            u32::try_from(message.headers.len()).expect("a request body is far below 4G headers");
         out.extend_from_slice(&count.to_le_bytes());
         for (name, value) in &message.headers {
             put_bytes32(out, name.as_bytes());
@@ -74,10 +77,10 @@ pub fn decode(bytes: &[u8]) -> Option<Command> {
     let mut reader = Reader { bytes };
     let log = LogName::new(std::str::from_utf8(reader.take16()?).ok()?).ok()?;
     let count = reader.u32()? as usize;
-    // Each message takes at least 9 bytes (format, payload length, key
+    // Each message takes at least 11 bytes (format, payload length, key
     // flag, header count, dedup flag): a count that cannot fit is damage,
     // and must not size an allocation.
-    if count > reader.bytes.len() / 9 {
+    if count > reader.bytes.len() / 11 {
         return None;
     }
     let mut messages = Vec::with_capacity(count);
@@ -90,7 +93,7 @@ pub fn decode(bytes: &[u8]) -> Option<Command> {
         let payload = reader.take32()?.to_vec();
         let key = reader.optional()?;
         let mut headers = BTreeMap::new();
-        for _ in 0..reader.u16()? {
+        for _ in 0..reader.u32()? {
             let name = reader.string()?;
             headers.insert(name, reader.string()?);
         }

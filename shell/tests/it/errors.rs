@@ -403,3 +403,29 @@ fn too_many_waiters_is_429_and_the_server_stays_up() {
     assert_eq!(status, 200);
     assert!(text.contains("\"index\":0"), "{text}");
 }
+
+#[test]
+fn a_message_with_more_headers_than_the_wal_could_count_is_refused_not_fatal() {
+    // Proves a request the machine refuses never crashes the durable server,
+    // even one shaped to break the WAL's binary encoding (70,000 headers).
+    let server = Server::start(&[]);
+    let headers: serde_json::Map<String, Value> =
+        (0..70_000).map(|i| (format!("h{i}"), json!(""))).collect();
+    let body = json!({"messages": [{"payload": 1, "headers": headers}]}).to_string();
+    check(
+        &server,
+        "POST",
+        "/v1/logs/jobs/messages",
+        JSON,
+        &body,
+        413,
+        "message_too_large",
+    );
+    let (status, _) = server.get("/healthz");
+    assert_eq!(status, 200, "the server is still up");
+    let (status, answer) = server.post(
+        "/v1/logs/jobs/messages",
+        &json!({"messages": [{"payload": 1}]}),
+    );
+    assert_eq!((status, answer["first_index"].as_u64()), (201, Some(0)));
+}
