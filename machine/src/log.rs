@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::bugs::{planted, Bug};
 use crate::deadline::Deadlines;
@@ -50,9 +50,19 @@ pub const DEDUP_WINDOW_LEN_MAX: usize = 10_000_000;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Absent: keep; `null`: no age limit; a number: the limit.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention_ms: Option<Option<u64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Absent: keep; `null`: no size limit; a number: the limit.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention_bytes: Option<Option<u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
@@ -60,6 +70,12 @@ pub struct LogSettings {
     pub dedup_window_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_window_len: Option<usize>,
+}
+
+/// Reads a field that is present, `null` included, as `Some`: serde's
+/// default would read `null` as absent and silently keep the old limit.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(deserializer).map(Some)
 }
 
 impl LogSettings {

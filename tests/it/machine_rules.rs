@@ -831,3 +831,26 @@ fn a_key_blocked_acquire_does_not_park_past_the_waiter_limit() {
         "answered at once, not parked"
     );
 }
+
+#[test]
+fn log_settings_tell_null_from_absent() {
+    // Proves `null` lifts a retention limit while an absent field keeps it,
+    // also after a round trip through the command log's JSON.
+    let lifted: LogSettings = serde_json::from_str(r#"{"retention_ms": null}"#).unwrap();
+    assert_eq!(
+        (lifted.retention_ms, lifted.retention_bytes),
+        (Some(None), None)
+    );
+    let replayed: LogSettings =
+        serde_json::from_str(&serde_json::to_string(&lifted).unwrap()).unwrap();
+    assert_eq!(replayed, lifted);
+    let mut h = Harness::default();
+    h.run(Command::PutLog {
+        log: h.log.clone(),
+        settings: lifted,
+    })
+    .unwrap();
+    let config = h.machine.log(&h.log).unwrap().config;
+    assert_eq!(config.retention_ms, None);
+    assert_eq!(config.retention_bytes, LogConfig::default().retention_bytes);
+}
