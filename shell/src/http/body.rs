@@ -1,7 +1,7 @@
 //! Reading request bodies and writing responses: content type, size limit,
 //! JSON parsing. Nothing here panics on what a client sends.
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::http::request::Parts;
@@ -44,9 +44,9 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|len| len > max_bytes as u64) {
         return Err(too_large());
     }
-    let collected =
-        tokio::time::timeout(limits.read_timeout, Limited::new(body, max_bytes).collect());
-    let Ok(collected) = collected.await else {
+    let capacity = declared.map_or(0, |len| len as usize);
+    let read = tokio::time::timeout(limits.read_timeout, read_capped(body, max_bytes, capacity));
+    let Ok(read) = read.await else {
         return Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
@@ -56,10 +56,10 @@ pub async fn read_json<T: DeserializeOwned>(
             ),
         ));
     };
-    let bytes = match collected {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(error) => {
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge) => return Err(too_large()),
+        Err(ReadError::Unreadable(error)) => {
             return Err(ApiError::bad_request(
                 "body_unreadable",
                 format!("the request body could not be read: {error}"),
@@ -85,6 +85,33 @@ pub async fn read_json<T: DeserializeOwned>(
     serde_json::from_slice(&bytes).map(Some).map_err(|error| {
         ApiError::bad_request("invalid_json", format!("invalid request body: {error}"))
     })
+}
+
+enum ReadError {
+    TooLarge,
+    Unreadable(hyper::Error),
+}
+
+/// Reads a body's data into one buffer, refusing it as soon as it passes
+/// `max_bytes`. Each frame is copied and dropped at once: collecting frames
+/// would keep every one as its own allocation, so a body sent in 1-byte
+/// chunks would cost dozens of times its size before the limit refused it.
+async fn read_capped(
+    mut body: Incoming,
+    max_bytes: usize,
+    capacity: usize,
+) -> Result<Vec<u8>, ReadError> {
+    let mut buffer = Vec::with_capacity(capacity.min(max_bytes));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(ReadError::Unreadable)?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > max_bytes {
+                return Err(ReadError::TooLarge);
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(buffer)
 }
 
 /// Like [`read_json`] for bodies the endpoint cannot do without.
