@@ -12,7 +12,9 @@
 //! ```
 //!
 //! The CRC covers the length too, so a torn length can never make a frame
-//! that reads as valid.
+//! that reads as valid. A segment's space is reserved as zeros ahead of
+//! its records, so a run of zero bytes to the end of the file is its clean
+//! end; a zero length followed by anything else is damage.
 
 use mamamia_machine::Command;
 
@@ -46,7 +48,7 @@ pub struct Record {
 pub enum Decoded {
     /// A valid frame of `frame_len` bytes.
     Frame { record: Record, frame_len: usize },
-    /// No bytes left: the clean end of the segment.
+    /// No bytes left, or only reserved zeros: the clean end of the segment.
     End,
     /// The bytes stop inside a frame: a write that did not complete.
     Incomplete,
@@ -87,7 +89,7 @@ pub fn encode(lsn: u64, now_ms: u64, command: &Command, out: &mut Vec<u8>) {
 
 /// Reads the frame at the start of `bytes`.
 pub fn decode(bytes: &[u8]) -> Decoded {
-    if bytes.is_empty() {
+    if bytes.iter().all(|&byte| byte == 0) {
         return Decoded::End;
     }
     if bytes.len() < FRAME_HEADER_LEN {

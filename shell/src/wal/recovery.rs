@@ -178,8 +178,12 @@ fn read_segment(
     replay: &mut dyn Replay,
 ) -> Result<u64, RecoveryError> {
     let bytes = dir.read(name)?;
-    if bytes.len() < SEGMENT_HEADER_LEN && is_last {
-        // The segment was being created when the process died.
+    let header_torn = bytes.len() < SEGMENT_HEADER_LEN
+        || (bytes[0..8] != SEGMENT_MAGIC[..]
+            && bytes[SEGMENT_HEADER_LEN..].iter().all(|&byte| byte == 0));
+    if header_torn && is_last {
+        // The segment was being created when the process died: its header
+        // is synced before any record is written, so it holds none.
         dir.remove(name)?;
         recovered.segments.retain(|&lsn| lsn != first_lsn);
         recovered.warnings.push(format!(
@@ -247,8 +251,12 @@ fn read_segment(
 /// The offset of the first valid frame at or after `from`, if any: damage
 /// followed by intact records is not a torn tail.
 fn later_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
-    (from..bytes.len())
-        .find(|&offset| matches!(frame::decode(&bytes[offset..]), Decoded::Frame { .. }))
+    // A frame's length is never zero; skipping those offsets keeps a long
+    // zero run (reserved space) from being scanned once per offset.
+    (from..bytes.len()).find(|&offset| {
+        bytes[offset..].iter().take(4).any(|&byte| byte != 0)
+            && matches!(frame::decode(&bytes[offset..]), Decoded::Frame { .. })
+    })
 }
 
 fn newest_valid_snapshot(

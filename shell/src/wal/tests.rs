@@ -2,6 +2,7 @@
 
 use mamamia_machine::{Command, LogName, NewMessage};
 
+use super::frame::Decoded;
 use super::*;
 
 fn append(number: u64) -> Command {
@@ -223,4 +224,71 @@ fn an_unfinished_snapshot_file_is_removed() {
     assert_eq!(recovered.next_lsn, 1);
     assert!(recovered.warnings[0].contains("unfinished"));
     assert_eq!(dir.len("snapshot-00000000000000000009.snap.tmp"), None);
+}
+
+#[test]
+fn reserved_space_reads_as_a_clean_end_and_closed_segments_give_it_back() {
+    let dir = MemDir::default();
+    write(&dir, 2, 3, 0);
+    let open_segment = names::segment(0);
+    let reserved = dir.len(&open_segment).unwrap();
+    let (mut wal, recovered) = open(&dir);
+    check_prefix(&recovered, 6);
+    assert!(recovered.warnings.is_empty(), "{:?}", recovered.warnings);
+    assert!(
+        dir.read(&open_segment).unwrap().ends_with(&[0; 64]),
+        "the segment ends in reserved zeros ({reserved} bytes)"
+    );
+    // Recovery opened segment 6. The second snapshot closes and trims it;
+    // the first keeps it on disk.
+    wal.snapshot(b"{}").unwrap();
+    wal.append(6, &append(6));
+    wal.commit(true).unwrap();
+    wal.snapshot(b"{}").unwrap();
+    let closed = dir.read(&names::segment(6)).unwrap();
+    let Decoded::Frame { frame_len, .. } = frame::decode(&closed[names::SEGMENT_HEADER_LEN..])
+    else {
+        panic!("record 6 is intact")
+    };
+    assert_eq!(
+        closed.len(),
+        names::SEGMENT_HEADER_LEN + frame_len,
+        "a closed segment ends at its last record"
+    );
+}
+
+#[test]
+fn a_zeroed_record_between_intact_ones_is_damage_not_the_end() {
+    let dir = MemDir::default();
+    write(&dir, 1, 4, 0);
+    let segment = names::segment(0);
+    let bytes = dir.read(&segment).unwrap();
+    let Decoded::Frame { frame_len, .. } = frame::decode(&bytes[names::SEGMENT_HEADER_LEN..])
+    else {
+        panic!("the first record is intact")
+    };
+    let second = names::SEGMENT_HEADER_LEN + frame_len;
+    dir.corrupt(&segment, second, &vec![0; 20]);
+    let error = try_open(&dir).err().expect("refused");
+    assert!(
+        error.to_string().contains("a valid record follows"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_reserved_segment_whose_header_never_reached_the_disk_is_removed() {
+    let dir = MemDir::default();
+    write(&dir, 1, 2, 0);
+    // Recovery starts segment 2; the crash comes before its header is durable.
+    let (wal, _) = open(&dir);
+    drop(wal);
+    dir.corrupt(&names::segment(2), 0, &[0; names::SEGMENT_HEADER_LEN]);
+    let (_, recovered) = open(&dir);
+    assert_eq!(recovered.next_lsn, 2);
+    assert!(
+        recovered.warnings[0].contains("header was torn"),
+        "{:?}",
+        recovered.warnings
+    );
 }
