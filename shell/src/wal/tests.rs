@@ -268,7 +268,7 @@ fn a_zeroed_record_between_intact_ones_is_damage_not_the_end() {
         panic!("the first record is intact")
     };
     let second = names::SEGMENT_HEADER_LEN + frame_len;
-    dir.corrupt(&segment, second, &vec![0; 20]);
+    dir.corrupt(&segment, second, &[0; 20]);
     let error = try_open(&dir).err().expect("refused");
     assert!(
         error.to_string().contains("a valid record follows"),
