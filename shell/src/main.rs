@@ -18,10 +18,7 @@ fn main() -> ExitCode {
     let config = Config::parse();
     logging::set_level(config.log_level);
     raise_open_files_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match http::shard_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             log!(Error, "cannot start the runtime: {error}");
@@ -52,7 +49,7 @@ async fn run(config: Config) -> Result<(), String> {
         snapshot_every_bytes: config.snapshot_every_bytes,
         retention_interval_ms: config.retention_interval_ms.max(1),
     };
-    let (owners, owner_threads) =
+    let (owners, owner_tasks) =
         owner::start_owners(settings, limits, metrics.clone(), config.owners as usize)
             .map_err(|error| error.to_string())?;
     let shutdown = shutdown_signal()?;
@@ -96,13 +93,9 @@ async fn run(config: Config) -> Result<(), String> {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
         shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
     };
-    http::serve(listener, app, server_settings, shutdown).await;
-    let _ = tokio::task::spawn_blocking(move || {
-        for thread in owner_threads {
-            let _ = thread.join();
-        }
-    })
-    .await;
+    http::serve(listener, app, owner_tasks, server_settings, shutdown)
+        .await
+        .map_err(|error| format!("cannot start the shard threads: {error}"))?;
     log!(Info, "stopped cleanly");
     Ok(())
 }

@@ -1,5 +1,12 @@
-//! Accepting connections: a connection limit, a header read timeout, and
-//! graceful shutdown.
+//! Accepting connections and the server's threads: a connection limit, a
+//! header read timeout, and graceful shutdown.
+//!
+//! The server runs one thread per shard, each a single-threaded runtime
+//! that runs the shard's owner and serves a share of the connections. The
+//! main thread is shard 0's and also accepts; it hands connections to the
+//! shards in turn. A request whose log lives on the thread that serves its
+//! connection reaches the owner without waking another thread, and with
+//! one shard (the default) nothing crosses threads but the fsync.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,12 +17,13 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::App;
 use crate::log;
+use crate::owner::OwnerTask;
 
 pub struct ServerSettings {
     pub connections_max: usize,
@@ -23,21 +31,132 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
 }
 
-/// Serves until `shutdown` resolves; then stops accepting, lets the owner
-/// answer its waiters and flush, and gives open requests the grace period.
+/// An accepted connection on its way to the thread that serves it.
+struct Handoff {
+    stream: std::net::TcpStream,
+    /// Held while the connection lives: the connection limit.
+    permit: OwnedSemaphorePermit,
+    /// Lets shutdown wait for the connection, whichever thread serves it.
+    watcher: Watcher,
+}
+
+/// Serves one connection on the current thread's runtime.
+#[derive(Clone)]
+struct Connections {
+    app: Arc<App>,
+    builder: http1::Builder,
+}
+
+impl Connections {
+    fn spawn(&self, handoff: Handoff) {
+        let Handoff {
+            stream,
+            permit,
+            watcher,
+        } = handoff;
+        let stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(error) => {
+                log!(Warn, "cannot serve an accepted connection: {error}");
+                return;
+            }
+        };
+        let app = self.app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.handle(request).await) }
+        });
+        let connection =
+            watcher.watch(self.builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await; // a client's broken connection is its own business
+            drop(permit);
+        });
+    }
+}
+
+/// The threads of shards 1 and up; shard 0 is the caller's.
+struct ShardThreads {
+    inboxes: Vec<mpsc::UnboundedSender<Handoff>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ShardThreads {
+    fn spawn(owners: Vec<OwnerTask>, connections: &Connections) -> std::io::Result<Self> {
+        let mut shards = ShardThreads {
+            inboxes: Vec::with_capacity(owners.len()),
+            threads: Vec::with_capacity(owners.len()),
+        };
+        for (position, owner) in owners.into_iter().enumerate() {
+            let (inbox, mut handoffs) = mpsc::unbounded_channel::<Handoff>();
+            let connections = connections.clone();
+            let runtime = shard_runtime()?;
+            let thread = std::thread::Builder::new()
+                .name(format!("mamamia-shard-{}", position + 1))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let owner = owner.spawn();
+                        while let Some(handoff) = handoffs.recv().await {
+                            connections.spawn(handoff);
+                        }
+                        owner.await;
+                    });
+                })?;
+            shards.inboxes.push(inbox);
+            shards.threads.push(thread);
+        }
+        Ok(shards)
+    }
+
+    /// Waits for every shard thread to finish (after shutdown).
+    async fn join(self) {
+        drop(self.inboxes);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// The runtime of one shard thread.
+pub fn shard_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Runs every owner and serves until `shutdown` resolves; then stops
+/// accepting, lets the owners answer their waiters and flush, and gives
+/// open requests the grace period. Must run on a runtime from
+/// [`shard_runtime`]: it is shard 0's thread.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    owners: Vec<OwnerTask>,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()>,
-) {
-    let permits = Arc::new(Semaphore::new(settings.connections_max));
-    let graceful = GracefulShutdown::new();
+) -> std::io::Result<()> {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .keep_alive(true);
+    let connections = Connections {
+        app: app.clone(),
+        builder,
+    };
+    let mut owners = owners.into_iter();
+    let first_owner = owners
+        .next()
+        .expect("a server has at least one owner")
+        .spawn();
+    let shards = ShardThreads::spawn(owners.collect(), &connections)?;
+    let permits = Arc::new(Semaphore::new(settings.connections_max));
+    let graceful = GracefulShutdown::new();
+    let mut turn = 0;
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -57,16 +176,27 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |request| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(request).await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            let _ = connection.await; // a client's broken connection is its own business
-            drop(permit);
-        });
+        let handoff = match stream.into_std() {
+            Ok(stream) => Handoff {
+                stream,
+                permit,
+                watcher: graceful.watcher(),
+            },
+            Err(error) => {
+                log!(Warn, "cannot hand over an accepted connection: {error}");
+                continue;
+            }
+        };
+        // Turn 0 is this thread's; the others are the shard threads'.
+        turn = (turn + 1) % (shards.inboxes.len() + 1);
+        match turn.checked_sub(1) {
+            None => connections.spawn(handoff),
+            Some(shard) => {
+                if let Err(unsent) = shards.inboxes[shard].send(handoff) {
+                    connections.spawn(unsent.0); // that thread is gone; serve here
+                }
+            }
+        }
     }
     drop(listener);
     log!(Info, "shutting down: no new connections");
@@ -81,4 +211,7 @@ pub async fn serve(
             "some connections were still open after the grace period"
         );
     }
+    first_owner.await;
+    shards.join().await;
+    Ok(())
 }

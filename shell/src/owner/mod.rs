@@ -1,4 +1,4 @@
-//! The owner: one thread that owns the machine and its WAL.
+//! The owner: one task that owns the machine and its WAL.
 //!
 //! Connection tasks send [`Request`]s over a bounded channel and await the
 //! answer on a oneshot, so the machine is never locked. The owner drains
@@ -7,10 +7,11 @@
 //! single write and fsync, and only then answers: that is group commit,
 //! and batching falls out of it without any tuning knob.
 //!
-//! The owner runs on its own thread with a single-threaded runtime, so a
-//! blocking fsync stalls nothing but the owner itself.
+//! Each owner runs as a task on its shard's thread (see `http::server`),
+//! beside the connections that thread serves.
 
 mod clock;
+mod fsync;
 mod run;
 mod shards;
 mod snapshot;
@@ -24,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use run::Settings;
 pub use shards::{start_owners, Owners, OWNERS_MAX};
-pub use start::{start, StartError};
+pub use start::{start, OwnerTask, StartError};
 
 /// Requests queued for the owner at most; past it, senders wait, which
 /// pushes back on clients instead of growing memory.

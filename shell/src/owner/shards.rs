@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mamamia_machine::{Limits, LogName};
 
-use super::start::{start, StartError};
+use super::start::{start, OwnerTask, StartError};
 use super::{OwnerHandle, Settings};
 use crate::metrics::Metrics;
 
@@ -58,27 +58,27 @@ pub fn start_owners(
     limits: Limits,
     metrics: Arc<Metrics>,
     count: usize,
-) -> Result<(Owners, Vec<std::thread::JoinHandle<()>>), StartError> {
+) -> Result<(Owners, Vec<OwnerTask>), StartError> {
     let count = count.clamp(1, OWNERS_MAX);
     if !settings.in_memory {
         check_shard_count(&settings.data_dir, count)?;
     }
     let mut handles = Vec::with_capacity(count);
-    let mut threads = Vec::with_capacity(count);
+    let mut tasks = Vec::with_capacity(count);
     for shard in 0..count {
         let mut shard_settings = settings.clone();
         if count > 1 {
             shard_settings.data_dir = shard_dir(&settings.data_dir, shard);
         }
-        let (handle, thread) = start(shard_settings, limits.clone(), metrics.clone())?;
+        let (handle, task) = start(shard_settings, limits.clone(), metrics.clone())?;
         handles.push(handle);
-        threads.push(thread);
+        tasks.push(task);
     }
     Ok((
         Owners {
             shards: handles.into(),
         },
-        threads,
+        tasks,
     ))
 }
 

@@ -1,5 +1,5 @@
 //! Starting the owner: recover the machine from snapshot + WAL tail, cancel
-//! the waiters of the previous run, and spawn the owner thread.
+//! the waiters of the previous run, and hand the owner to its shard thread.
 
 use std::fmt;
 use std::fs::File;
@@ -9,8 +9,10 @@ use mamamia_machine::{Command, Limits, Machine};
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
+use super::fsync::FsyncThread;
 use super::run::{self, Owner, Settings};
-use super::{OwnerHandle, REQUEST_QUEUE_LEN};
+use super::{OwnerHandle, Request, REQUEST_QUEUE_LEN};
+use crate::config::FsyncPolicy;
 use crate::log;
 use crate::metrics::Metrics;
 use crate::wal::{FsDir, Record, RecoveryError, Replay, Wal};
@@ -46,45 +48,73 @@ impl fmt::Display for StartError {
     }
 }
 
-/// Exit code when the owner thread panicked.
+/// Exit code when the owner panicked.
 const EXIT_OWNER_PANICKED: i32 = 70;
 
-/// Recovers state and starts the owner thread. Returns once the server may
-/// take requests.
+/// A recovered owner, ready to run on its shard thread's runtime.
+pub struct OwnerTask {
+    owner: Owner,
+    receiver: mpsc::Receiver<Request>,
+    /// The data directory's lock, held for the owner's whole life.
+    lock: Option<File>,
+}
+
+impl OwnerTask {
+    /// Runs the owner on the current runtime; the returned future resolves
+    /// when it has stopped (after a shutdown request, durably).
+    pub fn spawn(self) -> impl std::future::Future<Output = ()> {
+        let OwnerTask {
+            owner,
+            receiver,
+            lock,
+        } = self;
+        let running = tokio::spawn(async move {
+            let _lock = lock;
+            run::serve(owner, receiver).await;
+        });
+        async move {
+            if let Err(error) = running.await {
+                if error.is_panic() {
+                    // A bug. Serving on without the machine helps nobody; the
+                    // WAL holds every acknowledged command, so a restart recovers.
+                    log!(Error, "an owner panicked; exiting");
+                    std::process::exit(EXIT_OWNER_PANICKED);
+                }
+            }
+        }
+    }
+}
+
+/// Recovers state and prepares the owner. Returns once the server may take
+/// requests (which queue until the owner runs).
 pub fn start(
     settings: Settings,
     limits: Limits,
     metrics: Arc<Metrics>,
-) -> Result<(OwnerHandle, std::thread::JoinHandle<()>), StartError> {
+) -> Result<(OwnerHandle, OwnerTask), StartError> {
     let (machine, wal, lock) = if settings.in_memory {
         (Machine::new(limits), None, None)
     } else {
         let (machine, wal, lock) = recover(&settings, limits)?;
         (machine, Some(wal), Some(lock))
     };
-    let mut owner = Owner::new(machine, wal, settings, metrics, Clock::new(0));
+    let fsync = match (&wal, settings.fsync) {
+        (None, _) | (_, FsyncPolicy::Never) => None,
+        (Some(_), _) => Some(FsyncThread::spawn().map_err(StartError::Io)?),
+    };
+    let mut owner = Owner::new(machine, wal, settings, metrics, Clock::new(0), fsync);
     owner.restart()?;
     let (sender, receiver) = mpsc::channel(REQUEST_QUEUE_LEN);
-    let thread = std::thread::Builder::new()
-        .name("mamamia-owner".to_owned())
-        .spawn(move || {
-            let _lock = lock; // held for the owner's whole life
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run::run(owner, receiver)
-            }));
-            if ran.is_err() {
-                // A bug. Serving on without the machine helps nobody; the
-                // WAL holds every acknowledged command, so a restart recovers.
-                log!(Error, "the owner thread panicked; exiting");
-                std::process::exit(EXIT_OWNER_PANICKED);
-            }
-        })
-        .map_err(StartError::Io)?;
     let handle = OwnerHandle {
         sender,
         next_waiter: Default::default(),
     };
-    Ok((handle, thread))
+    let task = OwnerTask {
+        owner,
+        receiver,
+        lock,
+    };
+    Ok((handle, task))
 }
 
 /// Rebuilds the machine as recovery reads the WAL: from the snapshot's

@@ -8,11 +8,17 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// Makes everything appended to one file so far durable, from any thread.
+pub type Syncer = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
+
 /// A file open for appending.
 pub trait AppendFile: Send {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable (fsync).
     fn sync(&mut self) -> io::Result<()>;
+    /// A handle that does what [`AppendFile::sync`] does, usable while
+    /// this file takes more appends (an fsync on another thread).
+    fn syncer(&self) -> io::Result<Syncer>;
     /// Gives back the reserved space past what was appended (see
     /// [`Dir::create`]); the file takes no more appends.
     fn trim(&mut self) -> io::Result<()>;
@@ -62,6 +68,11 @@ impl AppendFile for FsFile {
     fn sync(&mut self) -> io::Result<()> {
         // fdatasync: the file's length is data here, and it is included.
         self.0.sync_data()
+    }
+
+    fn syncer(&self) -> io::Result<Syncer> {
+        let file = self.0.try_clone()?;
+        Ok(Arc::new(move || file.sync_data()))
     }
 
     fn trim(&mut self) -> io::Result<()> {
@@ -193,6 +204,13 @@ impl MemDir {
             .expect("no MemDir user panics while holding the lock")
     }
 
+    fn sync_file(&self, name: &str) -> io::Result<()> {
+        let mut files = self.files();
+        let file = files.get_mut(name).ok_or(io::ErrorKind::NotFound)?;
+        file.synced_len = file.data.len();
+        Ok(())
+    }
+
     /// Simulates a power cut: each file keeps its synced bytes, and the
     /// unsynced rest is treated as `tear` says.
     pub fn crash(&self, tear: Tear) {
@@ -251,10 +269,12 @@ impl AppendFile for MemAppendFile {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        let mut files = self.dir.files();
-        let file = files.get_mut(&self.name).ok_or(io::ErrorKind::NotFound)?;
-        file.synced_len = file.data.len();
-        Ok(())
+        self.dir.sync_file(&self.name)
+    }
+
+    fn syncer(&self) -> io::Result<Syncer> {
+        let (dir, name) = (self.dir.clone(), self.name.clone());
+        Ok(Arc::new(move || dir.sync_file(&name)))
     }
 
     fn trim(&mut self) -> io::Result<()> {

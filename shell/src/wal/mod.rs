@@ -17,7 +17,7 @@ mod tests;
 use std::io;
 use std::sync::Arc;
 
-pub use dir::{Dir, FsDir, MemDir, Tear};
+pub use dir::{Dir, FsDir, MemDir, Syncer, Tear};
 pub use frame::Record;
 pub use recovery::{Collect, Recovered, RecoveryError, Replay};
 
@@ -45,7 +45,30 @@ pub struct Wal {
     buffer: Vec<u8>,
     /// Bytes written since the last snapshot.
     bytes_since_snapshot: u64,
+    /// Bytes written since the server started: a position in the log.
     bytes_total: u64,
+    /// How much of `bytes_total` is known durable.
+    durable_bytes: u64,
+    /// Syncs the open segment from another thread, see [`Wal::sync_job`].
+    syncer: Syncer,
+}
+
+/// An fsync to run on another thread while the WAL takes more records:
+/// when it returns, the first [`SyncJob::through`] bytes are durable.
+pub struct SyncJob {
+    syncer: Syncer,
+    through: u64,
+}
+
+impl SyncJob {
+    pub fn run(&self) -> io::Result<u64> {
+        (self.syncer)()?;
+        Ok(self.through)
+    }
+
+    pub fn through(&self) -> u64 {
+        self.through
+    }
 }
 
 /// A snapshot to write, possibly on another thread: it touches only its
@@ -99,6 +122,7 @@ impl Wal {
         segments.retain(|&first_lsn| first_lsn != next_lsn);
         segments.push(next_lsn);
         let file = start_segment(dir.as_ref(), next_lsn)?;
+        let syncer = file.syncer()?;
         let wal = Wal {
             dir,
             file,
@@ -109,6 +133,8 @@ impl Wal {
             buffer: Vec::new(),
             bytes_since_snapshot: 0,
             bytes_total: 0,
+            durable_bytes: 0,
+            syncer,
         };
         Ok((wal, recovered))
     }
@@ -145,6 +171,19 @@ impl Wal {
 
     /// Writes every buffered record in one write, then fsyncs if `sync`.
     pub fn commit(&mut self, sync: bool) -> io::Result<Committed> {
+        let bytes = self.write()?;
+        if sync {
+            self.sync()?;
+        }
+        Ok(Committed {
+            bytes,
+            synced: sync,
+        })
+    }
+
+    /// Writes every buffered record in one write, without an fsync; see
+    /// [`Wal::sync_job`]. Returns the bytes written.
+    pub fn write(&mut self) -> io::Result<u64> {
         let bytes = self.buffer.len() as u64;
         if bytes > 0 {
             self.file.append(&self.buffer)?;
@@ -153,21 +192,48 @@ impl Wal {
             self.bytes_since_snapshot += bytes;
             self.bytes_total += bytes;
         }
-        if sync {
-            self.file.sync()?;
-        }
-        if self.segment_bytes >= SEGMENT_BYTES_TARGET && sync {
-            self.rotate()?;
-        }
-        Ok(Committed {
-            bytes,
-            synced: sync,
-        })
+        Ok(bytes)
     }
 
-    /// Fsyncs whatever was written (for `--fsync batch-ms` and shutdown).
+    /// Fsyncs whatever was written, here and now.
     pub fn sync(&mut self) -> io::Result<()> {
-        self.file.sync()
+        self.file.sync()?;
+        self.durable_bytes = self.bytes_total;
+        if self.segment_bytes >= SEGMENT_BYTES_TARGET {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    /// An fsync of everything written so far, to run on another thread;
+    /// report its result to [`Wal::synced_through`].
+    pub fn sync_job(&self) -> SyncJob {
+        SyncJob {
+            syncer: self.syncer.clone(),
+            through: self.bytes_total,
+        }
+    }
+
+    /// Records that a [`SyncJob`] made the first `through` bytes durable,
+    /// and starts a new segment if the open one is full (which, being
+    /// rare, syncs here).
+    pub fn synced_through(&mut self, through: u64) -> io::Result<()> {
+        self.durable_bytes = self.durable_bytes.max(through);
+        if self.segment_bytes >= SEGMENT_BYTES_TARGET {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    /// Bytes written so far: a record written now is durable once
+    /// [`Wal::durable_bytes`] reaches this.
+    pub fn written_bytes(&self) -> u64 {
+        self.bytes_total
+    }
+
+    /// How much of what was written is known durable.
+    pub fn durable_bytes(&self) -> u64 {
+        self.durable_bytes
     }
 
     pub fn next_lsn(&self) -> u64 {
@@ -176,11 +242,6 @@ impl Wal {
 
     pub fn bytes_since_snapshot(&self) -> u64 {
         self.bytes_since_snapshot
-    }
-
-    /// Bytes of records written since the server started.
-    pub fn bytes_total(&self) -> u64 {
-        self.bytes_total
     }
 
     /// Stores `state` (the machine before record `next_lsn`), then drops
@@ -201,7 +262,6 @@ impl Wal {
     /// records go to the new segment.
     pub fn begin_snapshot(&mut self) -> io::Result<SnapshotJob> {
         assert!(self.buffer.is_empty(), "snapshot right after a commit");
-        self.file.sync()?;
         self.rotate()?;
         self.bytes_since_snapshot = 0;
         Ok(SnapshotJob {
@@ -226,8 +286,10 @@ impl Wal {
             return Ok(()); // the open segment is still empty
         }
         self.file.sync()?;
+        self.durable_bytes = self.bytes_total;
         self.file.trim()?;
         self.file = start_segment(self.dir.as_ref(), self.next_lsn)?;
+        self.syncer = self.file.syncer()?;
         self.segments.push(self.next_lsn);
         self.segment_bytes = names::SEGMENT_HEADER_LEN as u64;
         Ok(())

@@ -72,7 +72,9 @@ fn damage_before_intact_records_is_refused_with_a_clear_message() {
     server.kill();
     let segment: PathBuf = last_segment(&server.data_dir);
     let mut bytes = std::fs::read(&segment).unwrap();
-    let middle = bytes.len() / 2;
+    // The middle of the records, not of the space reserved after them.
+    let used = bytes.iter().rposition(|&byte| byte != 0).unwrap() + 1;
+    let middle = used / 2;
     bytes[middle] ^= 0x55;
     std::fs::write(&segment, &bytes).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_mamamia"))
