@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::bugs::{planted, Bug};
 use crate::deadline::Timer;
 use crate::log::MessageStore;
 use crate::name::ConsumerName;
@@ -31,7 +32,12 @@ impl Group {
             };
             let size_bytes = store.get(index).size_bytes();
             bytes = bytes.saturating_add(size_bytes);
-            if !leases.is_empty() && bytes > cx.acquire_bytes_max {
+            let over_budget = if planted(Bug::AcquireBudgetOffByOne) {
+                bytes >= cx.acquire_bytes_max
+            } else {
+                bytes > cx.acquire_bytes_max
+            };
+            if !leases.is_empty() && over_budget {
                 break;
             }
             self.take_leasable(store, index);
