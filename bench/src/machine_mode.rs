@@ -87,6 +87,10 @@ fn cycles(msgs: u64, batch: u64, payload_bytes: usize, latencies_us: &mut Histog
     let limits = Limits {
         batch_len_max: batch as usize,
         acquire_max: batch as u32,
+        // Each cycle acquires its whole batch at once, however large.
+        acquire_bytes_max: Limits::default()
+            .acquire_bytes_max
+            .max(batch.saturating_mul(payload_bytes as u64)),
         ..Limits::default()
     };
     let mut machine = Machine::new(limits);

@@ -32,10 +32,13 @@ pub enum Bug {
     DedupForgotten,
     /// A backoff that ends does not wake the group's long-poll waiters.
     BackoffEndForgetsWaiters,
+    /// An acquire stops before a message that would fill its byte budget
+    /// exactly, leasing one message fewer than it should.
+    AcquireBudgetOffByOne,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::BaseOffsetPastBackoff,
         Bug::StaleTokenAccepted,
         Bug::ExpiryNotCounted,
@@ -47,6 +50,7 @@ impl Bug {
         Bug::ExtraAttempt,
         Bug::DedupForgotten,
         Bug::BackoffEndForgetsWaiters,
+        Bug::AcquireBudgetOffByOne,
     ];
 }
 

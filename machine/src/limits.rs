@@ -4,6 +4,8 @@
 //! limit. The ones a deployment may want to tune live in [`Limits`]; the rest
 //! are protocol constants.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// Longest log, group or consumer name, in bytes (SPEC §1: `[A-Za-z0-9._-]{1,128}`).
@@ -59,6 +61,16 @@ pub struct Limits {
     pub batch_len_max: usize,
     /// Most messages one acquire may ask for.
     pub acquire_max: u32,
+    /// Most message bytes one acquire (or one long-poll waiter served) is
+    /// granted, counted as [`crate::Message::size_bytes`] (payload, key and
+    /// headers: what the log counts too). Leasing stops, lowest index first,
+    /// before the message that would pass it, but at least one message is
+    /// always granted (it is bounded by `payload_bytes_max` anyway), so a
+    /// large message never blocks its group. Without it one reply could
+    /// carry `acquire_max` payloads of `payload_bytes_max`: about 10 GB.
+    /// Snapshots taken before this limit existed load with the default.
+    #[serde(default = "acquire_bytes_max_default")]
+    pub acquire_bytes_max: u64,
     /// Largest payload of one message, in bytes.
     pub payload_bytes_max: usize,
     /// Most logs on the machine.
@@ -78,6 +90,7 @@ impl Default for Limits {
         Limits {
             batch_len_max: 10_000,
             acquire_max: 10_000,
+            acquire_bytes_max: acquire_bytes_max_default(),
             payload_bytes_max: 1 << 20,
             logs_max: 10_000,
             groups_per_log_max: 1_000,
@@ -87,3 +100,40 @@ impl Default for Limits {
         }
     }
 }
+
+/// 16 MiB: sixteen of the largest default payloads, or thousands of small
+/// ones, per reply; large enough that the budget only bites when a reply
+/// would otherwise grow large.
+fn acquire_bytes_max_default() -> u64 {
+    16 << 20
+}
+
+impl Limits {
+    /// Refuses limits no machine can work with. [`crate::Machine::new`]
+    /// and loading a serialized machine both check them.
+    pub fn validate(&self) -> Result<(), LimitsError> {
+        if self.acquire_bytes_max == 0 {
+            return Err(LimitsError::Zero {
+                field: "acquire_bytes_max",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why [`Limits::validate`] refused a set of limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitsError {
+    /// A limit that must be at least 1 is 0.
+    Zero { field: &'static str },
+}
+
+impl fmt::Display for LimitsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitsError::Zero { field } => write!(f, "{field} must be at least 1, got 0"),
+        }
+    }
+}
+
+impl std::error::Error for LimitsError {}

@@ -92,6 +92,13 @@ pub struct Config {
     #[arg(long, env = "MAMAMIA_BATCH_LEN_MAX", default_value_t = 10_000)]
     pub batch_len_max: usize,
 
+    /// Most message bytes (payload, key and headers) one acquire or served
+    /// long poll returns: leasing stops before the message that would pass
+    /// it, but at least one message is always returned. At least 1.
+    /// Fixed when the data directory is created.
+    #[arg(long, env = "MAMAMIA_ACQUIRE_BYTES_MAX", default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub acquire_bytes_max: u64,
+
     /// Largest message payload, in bytes. Fixed when the data directory is created.
     #[arg(long, env = "MAMAMIA_PAYLOAD_BYTES_MAX", default_value_t = 1 << 20)]
     pub payload_bytes_max: usize,
@@ -148,6 +155,18 @@ mod tests {
         }
         assert!(parse_fsync("batch-ms=0").is_err());
         assert!(parse_fsync("sometimes").is_err());
+    }
+
+    #[test]
+    fn the_acquire_byte_budget_is_at_least_one() {
+        let parse = |value: &str| Config::try_parse_from(["mamamia", "--acquire-bytes-max", value]);
+        assert_eq!(parse("1").unwrap().acquire_bytes_max, 1);
+        assert!(parse("0").is_err());
+        let default = Config::try_parse_from(["mamamia"]).unwrap();
+        assert_eq!(
+            default.acquire_bytes_max,
+            mamamia_machine::Limits::default().acquire_bytes_max
+        );
     }
 
     #[test]

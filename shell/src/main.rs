@@ -38,10 +38,14 @@ async fn run(config: Config) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let limits = Limits {
         batch_len_max: config.batch_len_max,
+        acquire_bytes_max: config.acquire_bytes_max,
         payload_bytes_max: config.payload_bytes_max,
         waiters_max: config.waiters_max,
         ..Limits::default()
     };
+    limits
+        .validate()
+        .map_err(|error| format!("invalid limits: {error}"))?;
     let settings = Settings {
         in_memory: config.in_memory,
         data_dir: config.data_dir.clone(),

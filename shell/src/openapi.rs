@@ -129,7 +129,7 @@ pub fn document() -> Value {
             "/v1/logs/{log}/groups/{group}/acquire",
             "post",
             operation(
-                "Lease available messages, optionally waiting (long poll).",
+                "Lease available messages, lowest index first, optionally waiting (long poll). A reply holds at most `max` leases and at most --acquire-bytes-max message bytes (payload, key and headers), but always at least one lease when any message is available.",
                 "200",
                 Some("AcquireRequest"),
                 WRITE_ERRORS,
@@ -243,7 +243,7 @@ fn schemas() -> Value {
             "backoff": {"type": "object", "properties": {"initial_ms": {"type": "integer"}, "multiplier": {"type": "number"}, "cap_ms": {"type": "integer"}}},
             "ordering": {"type": "string", "enum": ["none", "key"]}, "unsettled_window": {"type": "integer"}}},
         "AcquireRequest": {"type": "object", "additionalProperties": false, "required": ["consumer"], "properties": {
-            "consumer": {"type": "string"}, "max": {"type": "integer", "default": 1}, "lease_ms": {"type": "integer"}, "wait_ms": {"type": "integer"}}},
+            "consumer": {"type": "string"}, "max": {"type": "integer", "default": 1, "minimum": 1, "description": "most leases wanted; fewer come back when the server's byte budget per reply (--acquire-bytes-max) would be passed"}, "lease_ms": {"type": "integer"}, "wait_ms": {"type": "integer"}}},
         "SettleRequest": {"type": "object", "additionalProperties": false, "required": ["settlements"], "properties": {"settlements": {"type": "array", "items": {
             "type": "object", "additionalProperties": false, "required": ["index", "token", "outcome"], "properties": {
                 "index": {"type": "integer"}, "token": {"type": "string"}, "outcome": {"type": "string", "enum": ["processed", "retry", "dead"]},

@@ -125,6 +125,13 @@ impl WorldConfig {
             admin_interval_ms: rng.between(500, 5_000),
             faults: FaultPlan::draw(&mut rng),
         };
+        // Drawn last so the draws above (and the worlds of old seeds) stay
+        // as they were. Sim messages are 8 bytes plus a key of 2 or 3, so
+        // these budgets cut grants after one to four messages, sometimes
+        // filling the budget exactly (8 + 8, 10 + 10, 11 + 11 + 11).
+        if rng.chance(0.4) {
+            config.limits.acquire_bytes_max = rng.pick(&[9, 16, 20, 33]);
+        }
         config.apply(overrides);
         config
     }

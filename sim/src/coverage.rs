@@ -25,10 +25,11 @@ pub enum Mark {
     ClockJump,
     BadRequestRefused,
     Released,
+    AcquireBudgetCut,
 }
 
 impl Mark {
-    pub const ALL: [Mark; 21] = [
+    pub const ALL: [Mark; 22] = [
         Mark::LeaseExpired,
         Mark::StaleSettleRejected,
         Mark::LateSettleRejected,
@@ -50,6 +51,7 @@ impl Mark {
         Mark::ClockJump,
         Mark::BadRequestRefused,
         Mark::Released,
+        Mark::AcquireBudgetCut,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +77,7 @@ impl Mark {
             Mark::ClockJump => "clock_jump",
             Mark::BadRequestRefused => "bad_request_refused",
             Mark::Released => "release_on_leave",
+            Mark::AcquireBudgetCut => "acquire_budget_cut",
         }
     }
 }

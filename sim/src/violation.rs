@@ -33,7 +33,8 @@ pub enum Check {
     /// G3: key ordering: a later message of a key went out first, or two at once.
     KeyOrder,
     /// JIT leasing: an acquire took other than the lowest leasable messages,
-    /// or came back short while more were leasable.
+    /// passed its byte budget, or came back short while more were leasable
+    /// within it.
     LowestFirst,
     /// G4: `base_offset` went back, skipped an unsettled message, or lagged.
     BaseOffset,

@@ -2,6 +2,7 @@
 //! test crate"): machine rules, error paths, properties and scenario traces.
 
 mod harness;
+mod machine_budget;
 mod machine_errors;
 mod machine_properties;
 mod machine_rules;

@@ -83,6 +83,11 @@ impl KeyQueues {
         }
     }
 
+    /// Whether the key has unsettled messages (so a new one waits behind them).
+    pub fn contains(&self, key: &Arc<str>) -> bool {
+        self.queues.contains_key(key)
+    }
+
     pub fn busy(&self, key: &Arc<str>) -> Option<u64> {
         self.queues.get(key).and_then(|queue| queue.busy)
     }

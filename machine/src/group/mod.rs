@@ -59,6 +59,8 @@ pub(crate) struct Context<'a> {
     pub at: GroupRef,
     pub deadlines: &'a mut Deadlines,
     pub dead_letters_max: usize,
+    /// Most message bytes one acquire grants (beyond its first message).
+    pub acquire_bytes_max: u64,
     /// The machine's lease counter: tokens are unique machine-wide, so a
     /// token sent to the wrong group or log can never match a lease there.
     pub next_token: &'a mut u64,

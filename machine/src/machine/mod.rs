@@ -16,7 +16,7 @@ use crate::deadline::{Deadlines, Timer};
 use crate::error::Error;
 use crate::event::Event;
 use crate::group::{Context, Group, GroupRef};
-use crate::limits::Limits;
+use crate::limits::{Limits, LimitsError};
 use crate::log::{Log, MessageStore};
 use crate::name::{ConsumerName, GroupName, LogName};
 use crate::reply::Reply;
@@ -33,7 +33,7 @@ struct Waiter {
 
 /// The broker's state machine. See the crate documentation for the contract.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(from = "Snapshot")]
+#[serde(try_from = "Snapshot")]
 pub struct Machine {
     limits: Limits,
     now_ms: u64,
@@ -59,8 +59,12 @@ struct Snapshot {
     next_token: u64,
 }
 
-impl From<Snapshot> for Machine {
-    fn from(snapshot: Snapshot) -> Self {
+impl TryFrom<Snapshot> for Machine {
+    type Error = LimitsError;
+
+    /// Refuses a snapshot whose limits no machine could have been made with.
+    fn try_from(snapshot: Snapshot) -> Result<Self, LimitsError> {
+        snapshot.limits.validate()?;
         let mut machine = Machine {
             limits: snapshot.limits,
             now_ms: snapshot.now_ms,
@@ -72,7 +76,7 @@ impl From<Snapshot> for Machine {
             events: VecDeque::new(),
         };
         machine.rebuild_derived();
-        machine
+        Ok(machine)
     }
 }
 
@@ -83,7 +87,16 @@ impl Default for Machine {
 }
 
 impl Machine {
+    /// An empty machine.
+    ///
+    /// # Panics
+    ///
+    /// If `limits` fail [`Limits::validate`]: drivers check limits where
+    /// they read them, so invalid ones here are a bug.
     pub fn new(limits: Limits) -> Self {
+        if let Err(error) = limits.validate() {
+            panic!("Machine::new takes validated limits: {error}");
+        }
         Machine {
             limits,
             now_ms: 0,
@@ -336,6 +349,7 @@ impl Machine {
                 at,
                 deadlines: &mut self.deadlines,
                 dead_letters_max: self.limits.dead_letters_max,
+                acquire_bytes_max: self.limits.acquire_bytes_max,
                 next_token: &mut self.next_token,
             },
         }

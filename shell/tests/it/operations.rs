@@ -144,6 +144,29 @@ fn state_survives_a_clean_restart_and_in_memory_mode_forgets() {
     assert_eq!(memory.get("/v1/logs/jobs").0, 404);
 }
 
+#[test]
+fn the_acquire_byte_budget_is_fixed_with_the_data_directory() {
+    // Proves: --acquire-bytes-max cuts an acquire to the lowest messages that fit, and a restart with another value keeps the recorded one.
+    let mut server = Server::start(&["--acquire-bytes-max", "10"]);
+    let payloads: Vec<Value> = (1000..1006).map(|n| json!({ "payload": n })).collect();
+    server.post("/v1/logs/jobs/messages", &json!({ "messages": payloads }));
+    let indices = |server: &Server, consumer: &str| -> Vec<u64> {
+        let body = json!({"consumer": consumer, "max": 10});
+        let (status, acquired) = server.post("/v1/logs/jobs/groups/g/acquire", &body);
+        assert_eq!(status, 200, "{acquired}");
+        let leases = acquired["leases"].as_array().unwrap();
+        leases
+            .iter()
+            .map(|l| l["index"].as_u64().unwrap())
+            .collect()
+    };
+    // Each payload is four bytes of JSON: two fit in ten.
+    assert_eq!(indices(&server, "a"), vec![0, 1]);
+    server.kill();
+    let restarted = Server::start_in(server.data_dir.clone(), &["--acquire-bytes-max", "1000"]);
+    assert_eq!(indices(&restarted, "b"), vec![2, 3]);
+}
+
 /// Sends SIGTERM and checks the server exits 0.
 fn terminate(server: &mut Server) {
     // SAFETY: kill(2) on the pid of our own child.

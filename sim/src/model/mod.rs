@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use mamamia_machine::{Appended, Command, Event, GroupConfig, GroupName, Lease, LogName};
 
-pub use group::{Delay, GroupModel, MessageModel, Parked, State};
+pub use group::{Delay, Grant, GroupModel, MessageModel, Parked, State};
 
 use crate::coverage::{Coverage, Mark};
 use crate::violation::{ensure, Check, Checked, Violation};
@@ -31,6 +31,13 @@ pub fn key_number(key: &str) -> u32 {
     key[1..].parse().expect("sim keys are k<number>")
 }
 
+/// The bytes a message counts against an acquire's budget.
+fn size_bytes(message: &mamamia_machine::NewMessage) -> u64 {
+    let key = message.key.as_ref().map_or(0, String::len);
+    let headers: usize = message.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    (message.payload.len() + key + headers) as u64
+}
+
 #[derive(Clone, Debug)]
 pub struct LogModel {
     pub name: LogName,
@@ -38,6 +45,9 @@ pub struct LogModel {
     /// The id of every message ever appended, by index.
     pub ids: Vec<MessageId>,
     keys: Vec<Option<u32>>,
+    /// The size of every message ever appended, by index, counted as the
+    /// machine's byte budget counts it: payload, key and headers.
+    sizes: Vec<u64>,
     /// Index and append time of every id, for the dedup window.
     dedup: HashMap<MessageId, (u64, u64)>,
     dedup_window_ms: u64,
@@ -61,6 +71,8 @@ pub struct Model {
     pub waiter_deadlines: BTreeSet<(u64, u64)>,
     /// For coverage: how often retention dropped messages.
     pub retention_moves: u64,
+    /// For coverage: grants the byte budget cut short.
+    pub budget_cuts: u64,
 }
 
 impl Model {
@@ -88,6 +100,7 @@ impl Model {
             first_index: 0,
             ids: Vec::new(),
             keys: Vec::new(),
+            sizes: Vec::new(),
             dedup: HashMap::new(),
             dedup_window_ms,
             groups: Vec::new(),
@@ -159,6 +172,7 @@ impl Model {
             let key = message.key.as_deref().map(key_number);
             model.ids.push(id);
             model.keys.push(key);
+            model.sizes.push(size_bytes(message));
             model.dedup.insert(id, (index, now_ms));
             for group in &mut model.groups {
                 group.appended(index, key);
@@ -251,8 +265,9 @@ impl Model {
         )
     }
 
-    /// A machine event, checked and applied.
-    pub fn event(&mut self, now_ms: u64, event: &Event) -> Checked {
+    /// A machine event, checked and applied; `acquire_bytes_max` is the
+    /// machine's byte budget per grant.
+    pub fn event(&mut self, now_ms: u64, event: &Event, acquire_bytes_max: u64) -> Checked {
         match event {
             Event::WaiterServed { waiter, leases } => {
                 let (at, parked) = self.unpark(*waiter)?;
@@ -276,8 +291,15 @@ impl Model {
                 )?;
                 let served_at_ms = leases[0].expires_at_ms - parked.lease_ms;
                 let indices: Vec<u64> = leases.iter().map(|lease| lease.index).collect();
-                self.group_mut(at)
-                    .check_lowest_first(served_at_ms, &indices, false)?;
+                let log = &mut self.logs[at.0];
+                let grant = Grant {
+                    max: parked.max as usize,
+                    bytes_max: acquire_bytes_max,
+                    sizes: &log.sizes,
+                    exact: false,
+                };
+                let cut = log.groups[at.1].check_lowest_first(served_at_ms, &indices, grant)?;
+                self.budget_cuts += cut as u64;
                 for lease in leases {
                     let served_at_ms = lease.expires_at_ms - parked.lease_ms;
                     ensure(served_at_ms <= now_ms, Check::WaiterNotServed, || {
@@ -371,6 +393,7 @@ impl Model {
             groups().map(|g| g.redriven_settled).sum(),
         );
         mark(Mark::RetentionDropped, self.retention_moves);
+        mark(Mark::AcquireBudgetCut, self.budget_cuts);
     }
 
     /// The earliest expiry of a lease the model still counts as held.

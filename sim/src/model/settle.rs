@@ -7,7 +7,7 @@ use mamamia_machine::{
     Acquire, Command, Error, ExtendStatus, Machine, Redriven, Reply, SettleOutcome, SettleStatus,
 };
 
-use super::{Delay, Model, Parked, State};
+use super::{Delay, Grant, Model, Parked, State};
 use crate::violation::{ensure, Check, Checked, Violation};
 
 impl Model {
@@ -49,7 +49,7 @@ impl Model {
             }
             (Command::Acquire(acquire), Reply::Acquired(acquired)) => {
                 let at = self.sync_group(&acquire.log, &acquire.group, machine);
-                self.acquired(now_ms, at, acquire, acquired, machine.limits().waiters_max)
+                self.acquired(now_ms, at, acquire, acquired, machine.limits())
             }
             (
                 Command::Settle {
@@ -225,7 +225,7 @@ impl Model {
         at: (usize, usize),
         acquire: &Acquire,
         acquired: &mamamia_machine::Acquired,
-        waiters_max: usize,
+        limits: &mamamia_machine::Limits,
     ) -> Checked {
         let (leases, parked) = (&acquired.leases, acquired.parked);
         let name = self.group(at).name.clone();
@@ -241,9 +241,16 @@ impl Model {
             || format!("{name}: leases not lowest index first"),
         )?;
         let indices: Vec<u64> = leases.iter().map(|lease| lease.index).collect();
-        let short = leases.len() < acquire.max as usize && !acquired.window_full;
-        self.group_mut(at)
-            .check_lowest_first(now_ms, &indices, short)?;
+        let log = &mut self.logs[at.0];
+        let grant = Grant {
+            max: acquire.max as usize,
+            bytes_max: limits.acquire_bytes_max,
+            sizes: &log.sizes,
+            // A full window may stop a grant early; the model cannot see it.
+            exact: !acquired.window_full,
+        };
+        let cut = log.groups[at.1].check_lowest_first(now_ms, &indices, grant)?;
+        self.budget_cuts += cut as u64;
         for lease in leases {
             ensure(
                 lease.expires_at_ms == now_ms + lease_ms,
@@ -259,7 +266,7 @@ impl Model {
         }
         // A long poll parks when nothing was leased, unless every waiter slot is
         // taken (then the acquire answers at once, empty).
-        let room = (self.waiter_deadlines.len() as u64) < waiters_max as u64;
+        let room = (self.waiter_deadlines.len() as u64) < limits.waiters_max as u64;
         let should_park =
             leases.is_empty() && acquire.wait.is_some_and(|wait| wait.wait_ms > 0) && room;
         ensure(parked == should_park, Check::WaiterNotServed, || {

@@ -90,8 +90,9 @@ pub fn advance(
 
 fn drain(machine: &mut Machine, model: &mut Model, events: &mut Vec<Event>) -> Checked {
     let now_ms = machine.now_ms();
+    let acquire_bytes_max = machine.limits().acquire_bytes_max;
     while let Some(event) = machine.poll_event() {
-        model.event(now_ms, &event)?;
+        model.event(now_ms, &event, acquire_bytes_max)?;
         events.push(event);
     }
     Ok(())

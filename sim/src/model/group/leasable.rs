@@ -66,24 +66,60 @@ impl GroupModel {
         })
     }
 
-    /// JIT leasing takes the lowest leasable messages at `at_ms`: `indices`
-    /// must be exactly the first ones, and if the acquire was left short
-    /// (`complete`), nothing else may have been leasable.
-    pub fn check_lowest_first(&mut self, at_ms: u64, indices: &[u64], complete: bool) -> Checked {
+    /// JIT leasing takes the lowest leasable messages at `at_ms`, as many
+    /// as `grant` allows: up to `max`, and only while the bytes granted stay
+    /// within the budget, though the first message goes out whatever its
+    /// size. With `grant.exact`, `indices` must be exactly that grant;
+    /// otherwise (a full unsettled window may stop a grant early, which the
+    /// model cannot see) a prefix of it. Returns whether the budget cut it.
+    pub fn check_lowest_first(
+        &mut self,
+        at_ms: u64,
+        indices: &[u64],
+        grant: Grant,
+    ) -> Checked<bool> {
         self.end_backoffs(at_ms);
-        let wanted = indices.len() + complete as usize;
-        let expected: Vec<u64> = self
+        let leasable: Vec<u64> = self
             .available
             .iter()
             .copied()
             .filter(|&index| self.leasable(index, at_ms))
-            .take(wanted)
+            .take(grant.max)
             .collect();
-        ensure(expected == indices, Check::LowestFirst, || {
+        let mut within_budget = 0;
+        let mut bytes = 0u64;
+        for &index in &leasable {
+            bytes += grant.sizes[index as usize];
+            if within_budget > 0 && bytes > grant.bytes_max {
+                break;
+            }
+            within_budget += 1;
+        }
+        let expected = &leasable[..within_budget];
+        let correct = if grant.exact {
+            expected == indices
+        } else {
+            expected.starts_with(indices)
+        };
+        ensure(correct, Check::LowestFirst, || {
             format!(
-                "{}: leased {indices:?} at {at_ms}, the lowest leasable are {expected:?}",
-                self.name
+                "{}: leased {indices:?} at {at_ms}, the lowest leasable are {leasable:?}, within {} bytes {expected:?}",
+                self.name, grant.bytes_max
             )
-        })
+        })?;
+        Ok(indices.len() == within_budget && within_budget < leasable.len())
     }
+}
+
+/// What bounds one grant of leases.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    /// Most leases asked for.
+    pub max: usize,
+    /// The machine's `acquire_bytes_max`.
+    pub bytes_max: u64,
+    /// Every message's size in bytes, by index.
+    pub sizes: &'a [u64],
+    /// Whether the grant must be all of what `max` and the budget allow.
+    pub exact: bool,
 }

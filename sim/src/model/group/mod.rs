@@ -11,6 +11,8 @@ use crate::violation::{ensure, Check, Checked, Violation};
 
 mod leasable;
 
+pub use leasable::Grant;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Available,
