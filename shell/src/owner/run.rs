@@ -262,52 +262,64 @@ impl Owner {
         }
     }
 
-    /// Written records not yet known durable.
+    /// Records not yet known durable, written or still buffered.
     fn unsynced(&self) -> bool {
         self.wal
             .as_ref()
-            .is_some_and(|wal| wal.durable_bytes() < wal.written_bytes())
+            .is_some_and(|wal| wal.durable_bytes() < wal.appended_bytes())
     }
 
-    /// Writes the batch's records, holds its answers until they are
-    /// durable (per policy), and starts an fsync if one is due.
+    /// Ends a batch: holds its answers until its records are durable (with
+    /// `--fsync always`) and writes or syncs what is due.
+    ///
+    /// While an fsync runs, records stay buffered: the next fsync writes
+    /// them all with one write, so a stream of small batches costs one
+    /// write and one fsync per fsync period, not a write per batch.
     fn commit(&mut self) {
-        let Some(wal) = self.wal.as_mut() else {
+        let Some(wal) = self.wal.as_ref() else {
             self.answers.drain(..).for_each(Answer::send);
             return;
         };
-        match wal.write() {
-            Ok(bytes) => self.metrics.wal_bytes.fetch_add(bytes, Relaxed),
-            Err(error) => wal_failed(&error),
-        };
-        let written = wal.written_bytes();
         if self.settings.fsync == FsyncPolicy::Always {
+            let through = wal.appended_bytes();
             self.held
-                .extend(self.answers.drain(..).map(|answer| (written, answer)));
+                .extend(self.answers.drain(..).map(|answer| (through, answer)));
         } else {
+            self.write();
             self.answers.drain(..).for_each(Answer::send);
         }
         self.start_fsync_if_due();
         self.release_durable();
     }
 
-    /// Starts an fsync of what is written, unless one runs or none is due.
+    /// Writes the buffered records to the file (not yet durable).
+    fn write(&mut self) {
+        if let Some(wal) = self.wal.as_mut() {
+            match wal.write() {
+                Ok(bytes) => self.metrics.wal_bytes.fetch_add(bytes, Relaxed),
+                Err(error) => wal_failed(&error),
+            };
+        }
+    }
+
+    /// Writes and starts an fsync of every record so far, unless an fsync
+    /// runs or none is due.
     fn start_fsync_if_due(&mut self) {
         let due = match self.settings.fsync {
             FsyncPolicy::Always => true,
             FsyncPolicy::BatchMs(ms) => self.last_sync.elapsed() >= Duration::from_millis(ms),
             FsyncPolicy::Never => false,
         };
-        if !due || !self.unsynced() {
+        let idle = self.fsync.as_ref().is_some_and(|fsync| !fsync.in_flight());
+        if !due || !idle || !self.unsynced() {
             return;
         }
+        self.write();
         let (Some(wal), Some(fsync)) = (self.wal.as_ref(), self.fsync.as_mut()) else {
             return;
         };
-        if !fsync.in_flight() {
-            if let Err(error) = fsync.start(wal.sync_job()) {
-                wal_failed(&error);
-            }
+        if let Err(error) = fsync.start(wal.sync_job()) {
+            wal_failed(&error);
         }
     }
 
@@ -351,14 +363,9 @@ impl Owner {
             let synced = fsync.finished().await;
             self.synced(synced);
         }
-        if let Some(wal) = self.wal.as_mut() {
-            let written = wal.write().and_then(|bytes| {
-                self.metrics.wal_bytes.fetch_add(bytes, Relaxed);
-                wal.sync()
-            });
-            if let Err(error) = written {
-                wal_failed(&error);
-            }
+        self.write();
+        if let Some(Err(error)) = self.wal.as_mut().map(Wal::sync) {
+            wal_failed(&error);
         }
         self.held.drain(..).for_each(|(_, answer)| answer.send());
         self.answers.drain(..).for_each(Answer::send);
@@ -429,6 +436,7 @@ pub async fn serve(mut owner: Owner, mut receiver: mpsc::Receiver<Request>) {
             }
             if pending.is_none() {
                 pending = owner.maybe_snapshot();
+                owner.release_durable(); // a snapshot syncs the WAL
             }
         }
     }

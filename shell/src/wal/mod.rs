@@ -225,10 +225,10 @@ impl Wal {
         Ok(())
     }
 
-    /// Bytes written so far: a record written now is durable once
-    /// [`Wal::durable_bytes`] reaches this.
-    pub fn written_bytes(&self) -> u64 {
-        self.bytes_total
+    /// Bytes appended so far, written or buffered: a record appended now
+    /// is durable once [`Wal::durable_bytes`] reaches this.
+    pub fn appended_bytes(&self) -> u64 {
+        self.bytes_total + self.buffer.len() as u64
     }
 
     /// How much of what was written is known durable.
@@ -248,8 +248,7 @@ impl Wal {
     /// what recovery no longer needs: [`Wal::begin_snapshot`],
     /// [`SnapshotJob::write`] and [`Wal::finish_snapshot`] in one go.
     ///
-    /// Must follow a commit with nothing buffered: the state covers every
-    /// record appended so far.
+    /// The state must cover every record appended so far.
     pub fn snapshot(&mut self, state: &[u8]) -> io::Result<()> {
         let job = self.begin_snapshot()?;
         let lsn = job.write(state)?;
@@ -261,7 +260,7 @@ impl Wal {
     /// The returned job may write the snapshot on another thread while new
     /// records go to the new segment.
     pub fn begin_snapshot(&mut self) -> io::Result<SnapshotJob> {
-        assert!(self.buffer.is_empty(), "snapshot right after a commit");
+        self.write()?;
         self.rotate()?;
         self.bytes_since_snapshot = 0;
         Ok(SnapshotJob {
