@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let config = Config::parse();
     logging::set_level(config.log_level);
     raise_open_files_limit();
-    let runtime = match http::shard_runtime() {
+    let runtime = match http::thread_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             log!(Error, "cannot start the runtime: {error}");
@@ -66,7 +66,7 @@ async fn run(config: Config) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     log!(
         Info,
-        "mamamia {} on http://{addr}, {}, {} owner(s), fsync {:?}, auth {}",
+        "mamamia {} on http://{addr}, {}, {} owner(s) on {} thread(s), fsync {:?}, auth {}",
         env!("CARGO_PKG_VERSION"),
         if config.in_memory {
             "in memory".to_owned()
@@ -74,6 +74,7 @@ async fn run(config: Config) -> Result<(), String> {
             format!("data in {}", config.data_dir.display())
         },
         config.owners,
+        config.threads.unwrap_or(config.owners),
         config.fsync,
         if config.auth_token.is_some() {
             "on"
@@ -93,13 +94,14 @@ async fn run(config: Config) -> Result<(), String> {
         shutting_down: AtomicBool::new(false),
     });
     let server_settings = ServerSettings {
+        threads: usize::from(config.threads.unwrap_or(config.owners)),
         connections_max: config.connections_max.max(1),
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
         shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
     };
     http::serve(listener, app, owner_tasks, server_settings, shutdown)
         .await
-        .map_err(|error| format!("cannot start the shard threads: {error}"))?;
+        .map_err(|error| format!("cannot start the server's threads: {error}"))?;
     log!(Info, "stopped cleanly");
     Ok(())
 }

@@ -21,7 +21,7 @@ use hyper::StatusCode;
 
 pub use body::{BodyLimits, Response};
 pub use error::ApiError;
-pub use server::{serve, shard_runtime, ServerSettings};
+pub use server::{serve, thread_runtime, ServerSettings, THREADS_MAX};
 
 use crate::metrics::Metrics;
 use crate::owner::{OwnerHandle, Owners};

@@ -1,12 +1,13 @@
 //! Accepting connections and the server's threads: a connection limit, a
 //! header read timeout, and graceful shutdown.
 //!
-//! The server runs one thread per shard, each a single-threaded runtime
-//! that runs the shard's owner and serves a share of the connections. The
-//! main thread is shard 0's and also accepts; it hands connections to the
-//! shards in turn. A request whose log lives on the thread that serves its
-//! connection reaches the owner without waking another thread, and with
-//! one shard (the default) nothing crosses threads but the fsync.
+//! The server runs `--threads` threads, each a single-threaded runtime that
+//! serves a share of the connections and runs the owners placed on it
+//! (owner K on thread K % threads). The main thread is thread 0 and also
+//! accepts; it hands connections to the threads in turn. A request whose
+//! log's owner runs on the thread serving its connection reaches it without
+//! waking another thread; other threads parse and render requests in
+//! parallel, which large batches need.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,7 +26,12 @@ use super::App;
 use crate::log;
 use crate::owner::OwnerTask;
 
+/// Most threads: each costs a runtime and a share of connections.
+pub const THREADS_MAX: usize = 256;
+
 pub struct ServerSettings {
+    /// Threads serving connections, at least one.
+    pub threads: usize,
     pub connections_max: usize,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -75,40 +81,41 @@ impl Connections {
     }
 }
 
-/// The threads of shards 1 and up; shard 0 is the caller's.
-struct ShardThreads {
+/// Threads 1 and up; thread 0 is the caller's.
+struct OtherThreads {
     inboxes: Vec<mpsc::UnboundedSender<Handoff>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl ShardThreads {
-    fn spawn(owners: Vec<OwnerTask>, connections: &Connections) -> std::io::Result<Self> {
-        let mut shards = ShardThreads {
+impl OtherThreads {
+    /// Starts a thread for each list of owners.
+    fn spawn(owners: Vec<Vec<OwnerTask>>, connections: &Connections) -> std::io::Result<Self> {
+        let mut others = OtherThreads {
             inboxes: Vec::with_capacity(owners.len()),
             threads: Vec::with_capacity(owners.len()),
         };
-        for (position, owner) in owners.into_iter().enumerate() {
+        for (position, owners) in owners.into_iter().enumerate() {
             let (inbox, mut handoffs) = mpsc::unbounded_channel::<Handoff>();
             let connections = connections.clone();
-            let runtime = shard_runtime()?;
+            let runtime = thread_runtime()?;
             let thread = std::thread::Builder::new()
-                .name(format!("mamamia-shard-{}", position + 1))
+                .name(format!("mamamia-{}", position + 1))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        let owner = owner.spawn();
+                        let owners = run_owners(owners);
                         while let Some(handoff) = handoffs.recv().await {
                             connections.spawn(handoff);
                         }
-                        owner.await;
+                        owners.await;
                     });
                 })?;
-            shards.inboxes.push(inbox);
-            shards.threads.push(thread);
+            others.inboxes.push(inbox);
+            others.threads.push(thread);
         }
-        Ok(shards)
+        Ok(others)
     }
 
-    /// Waits for every shard thread to finish (after shutdown).
+    /// Waits for every thread to finish (after shutdown).
     async fn join(self) {
         drop(self.inboxes);
         let threads = self.threads;
@@ -121,17 +128,36 @@ impl ShardThreads {
     }
 }
 
-/// The runtime of one shard thread.
-pub fn shard_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// The runtime of one server thread.
+pub fn thread_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }
 
+/// Runs owners on the current thread; resolves when all have stopped.
+fn run_owners(owners: Vec<OwnerTask>) -> impl Future<Output = ()> {
+    let running: Vec<_> = owners.into_iter().map(OwnerTask::spawn).collect();
+    async move {
+        for owner in running {
+            owner.await;
+        }
+    }
+}
+
+/// Deals owner K to thread K % threads.
+fn place(owners: Vec<OwnerTask>, threads: usize) -> Vec<Vec<OwnerTask>> {
+    let mut placed: Vec<Vec<OwnerTask>> = (0..threads).map(|_| Vec::new()).collect();
+    for (shard, owner) in owners.into_iter().enumerate() {
+        placed[shard % threads].push(owner);
+    }
+    placed
+}
+
 /// Runs every owner and serves until `shutdown` resolves; then stops
 /// accepting, lets the owners answer their waiters and flush, and gives
 /// open requests the grace period. Must run on a runtime from
-/// [`shard_runtime`]: it is shard 0's thread.
+/// [`thread_runtime`]: it is thread 0.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -148,12 +174,9 @@ pub async fn serve(
         app: app.clone(),
         builder,
     };
-    let mut owners = owners.into_iter();
-    let first_owner = owners
-        .next()
-        .expect("a server has at least one owner")
-        .spawn();
-    let shards = ShardThreads::spawn(owners.collect(), &connections)?;
+    let mut placed = place(owners, settings.threads.max(1)).into_iter();
+    let own_owners = run_owners(placed.next().expect("at least one thread"));
+    let others = OtherThreads::spawn(placed.collect(), &connections)?;
     let permits = Arc::new(Semaphore::new(settings.connections_max));
     let graceful = GracefulShutdown::new();
     let mut turn = 0;
@@ -187,12 +210,12 @@ pub async fn serve(
                 continue;
             }
         };
-        // Turn 0 is this thread's; the others are the shard threads'.
-        turn = (turn + 1) % (shards.inboxes.len() + 1);
+        // Turn 0 is this thread's.
+        turn = (turn + 1) % (others.inboxes.len() + 1);
         match turn.checked_sub(1) {
             None => connections.spawn(handoff),
-            Some(shard) => {
-                if let Err(unsent) = shards.inboxes[shard].send(handoff) {
+            Some(other) => {
+                if let Err(unsent) = others.inboxes[other].send(handoff) {
                     connections.spawn(unsent.0); // that thread is gone; serve here
                 }
             }
@@ -211,7 +234,7 @@ pub async fn serve(
             "some connections were still open after the grace period"
         );
     }
-    first_owner.await;
-    shards.join().await;
+    own_owners.await;
+    others.join().await;
     Ok(())
 }

@@ -279,8 +279,8 @@ fn retention_drops_messages_every_group_settled() {
 
 #[test]
 fn logs_spread_over_several_owners_survive_a_crash_and_the_count_is_fixed() {
-    // Proves: with --owners 3 every log works and is listed, state survives SIGKILL, and another owner count is refused.
-    let mut server = Server::start(&["--owners", "3"]);
+    // Proves: with --owners 3 on 2 threads (so requests also cross threads) every log works and is listed, state survives SIGKILL, and another owner count is refused.
+    let mut server = Server::start(&["--owners", "3", "--threads", "2"]);
     let names: Vec<String> = (0..9).map(|n| format!("log-{n}")).collect();
     for (position, name) in names.iter().enumerate() {
         let payloads: Vec<Value> = (0..=position).map(|n| json!({ "payload": n })).collect();
