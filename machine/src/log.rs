@@ -9,7 +9,7 @@ use crate::bugs::{planted, Bug};
 use crate::deadline::Deadlines;
 use crate::error::Error;
 use crate::group::{Group, GroupRef};
-use crate::message::{Message, NewMessage};
+use crate::message::{Message, NewMessage, StoredMessage};
 use crate::name::{GroupName, LogName};
 
 /// How long and how much a log keeps, and how it recognises repeats.
@@ -108,7 +108,8 @@ impl LogSettings {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct MessageStore {
     first_index: u64,
-    messages: VecDeque<Arc<Message>>,
+    /// Message `first_index + i` at position `i`.
+    messages: VecDeque<StoredMessage>,
     bytes: u64,
 }
 
@@ -126,12 +127,13 @@ impl MessageStore {
     }
 
     /// The message at `index`; the caller guarantees it is retained.
-    pub fn get(&self, index: u64) -> &Arc<Message> {
+    pub fn get(&self, index: u64) -> &StoredMessage {
         debug_assert!(index >= self.first_index, "index {index} below retention");
         &self.messages[(index - self.first_index) as usize]
     }
 
-    pub fn lookup(&self, index: u64) -> Result<&Arc<Message>, Error> {
+    /// The message at `index`, or why there is none.
+    pub fn lookup(&self, index: u64) -> Result<Message, Error> {
         if index >= self.next_index() {
             return Err(Error::UnknownIndex {
                 index,
@@ -144,17 +146,18 @@ impl MessageStore {
                 first_index: self.first_index,
             });
         }
-        Ok(self.get(index))
+        Ok(Message::new(index, self.get(index).clone()))
     }
 
-    fn push(&mut self, message: Message) {
-        debug_assert_eq!(message.index, self.next_index(), "indices are contiguous");
+    /// Appends the message `next_index()`.
+    fn push(&mut self, message: StoredMessage) {
         self.bytes += message.size_bytes();
-        self.messages.push_back(Arc::new(message));
+        self.messages.push_back(message);
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Arc<Message>> {
-        self.messages.iter()
+    /// The retained messages with their indices, oldest first.
+    fn iter(&self) -> impl Iterator<Item = (u64, &StoredMessage)> {
+        (self.first_index..).zip(self.messages.iter())
     }
 
     fn drop_oldest(&mut self) {
@@ -345,7 +348,7 @@ impl Log {
             }
             let index = self.store.next_index();
             let dedup_id = message.dedup_id.as_deref().map(Arc::from);
-            self.store.push(Message::new(index, message, now_ms));
+            self.store.push(StoredMessage::new(message, now_ms));
             if let Some(id) = dedup_id {
                 self.dedup.insert(id, index, now_ms);
             }
@@ -387,9 +390,9 @@ impl Log {
             .min()
             .unwrap_or(u64::MAX);
         let (mut count, mut bytes) = (0, 0);
-        for message in self.store.iter() {
+        for (index, message) in self.store.iter() {
             let retained_bytes = self.store.bytes() - bytes;
-            if message.index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
+            if index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
                 || !self.past_retention(message, retained_bytes, now_ms)
             {
                 break;
@@ -400,11 +403,11 @@ impl Log {
         (count, bytes)
     }
 
-    fn past_retention(&self, oldest: &Message, retained_bytes: u64, now_ms: u64) -> bool {
+    fn past_retention(&self, oldest: &StoredMessage, retained_bytes: u64, now_ms: u64) -> bool {
         let too_old = self
             .config
             .retention_ms
-            .is_some_and(|ms| now_ms.saturating_sub(oldest.appended_at_ms) >= ms);
+            .is_some_and(|ms| now_ms.saturating_sub(oldest.appended_at_ms()) >= ms);
         let too_big = self
             .config
             .retention_bytes

@@ -184,8 +184,8 @@ pub struct WirePayload {
 
 impl WirePayload {
     fn of(message: &Message) -> Self {
-        let json = match message.payload_format {
-            PayloadFormat::Json => std::str::from_utf8(&message.payload)
+        let json = match message.payload_format() {
+            PayloadFormat::Json => std::str::from_utf8(message.payload())
                 .ok()
                 .and_then(|text| RawValue::from_string(text.to_owned()).ok()),
             PayloadFormat::Binary => None,
@@ -197,7 +197,7 @@ impl WirePayload {
             },
             None => WirePayload {
                 payload: None,
-                payload_base64: Some(BASE64.encode(&message.payload)),
+                payload_base64: Some(BASE64.encode(message.payload())),
             },
         }
     }
@@ -216,11 +216,11 @@ pub struct WireMessage<'a> {
 impl<'a> WireMessage<'a> {
     pub fn of(message: &'a Message) -> Self {
         WireMessage {
-            index: message.index,
+            index: message.index(),
             payload: WirePayload::of(message),
-            key: message.key.as_deref(),
-            headers: &message.headers,
-            appended_at_ms: message.appended_at_ms,
+            key: message.key(),
+            headers: message.headers(),
+            appended_at_ms: message.appended_at_ms(),
         }
     }
 }
