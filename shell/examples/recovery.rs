@@ -71,13 +71,12 @@ fn main() {
         return;
     }
     prepare(&args, &dir);
-    let status = Process::new(std::env::current_exe().expect("the example knows its path"))
-        .args(std::env::args().skip(1))
-        .arg("--recover-only")
-        .arg("--dir")
-        .arg(&dir)
-        .status()
-        .expect("the example runs itself");
+    let mut child = Process::new(std::env::current_exe().expect("the example knows its path"));
+    child.args(std::env::args().skip(1)).arg("--recover-only");
+    if args.dir.is_none() {
+        child.arg("--dir").arg(&dir);
+    }
+    let status = child.status().expect("the example runs itself");
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -213,34 +212,37 @@ fn setup() -> Vec<Command> {
 }
 
 /// Appends of `count` messages, then an acquire of `--leased` of them.
-/// Settles come from [`apply`], which sees the tokens.
-fn workload(args: &Args, next_payload: &mut u64, count: u64) -> Vec<Command> {
+/// Settles come from [`apply`], which sees the tokens. Made one at a
+/// time, as requests arrive.
+fn workload<'a>(
+    args: &'a Args,
+    next_payload: &'a mut u64,
+    count: u64,
+) -> impl Iterator<Item = Command> + 'a {
     let log = LogName::new(LOG).expect("a valid name");
-    let mut commands = Vec::new();
-    let mut left = count;
-    while left > 0 {
-        let len = left.min(BATCH_LEN);
+    let batches = count.div_ceil(BATCH_LEN);
+    let appends = (0..batches).map(move |batch| {
+        let len = (count - batch * BATCH_LEN).min(BATCH_LEN);
         let messages = (0..len)
             .map(|_| {
                 *next_payload += 1;
                 NewMessage::new(payload(*next_payload, args.payload_bytes))
             })
             .collect();
-        commands.push(Command::Append {
-            log: log.clone(),
+        Command::Append {
+            log: LogName::new(LOG).expect("a valid name"),
             messages,
-        });
-        left -= len;
-    }
-    commands.push(Command::Acquire(Acquire {
+        }
+    });
+    let acquire = Command::Acquire(Acquire {
         log,
         group: GroupName::new(GROUP).expect("a valid name"),
         consumer: ConsumerName::new("consumer").expect("a valid name"),
         max: args.leased,
         lease_ms: Some(LEASE_MS),
         wait: None,
-    }));
-    commands
+    });
+    appends.chain(std::iter::once(acquire))
 }
 
 /// Applies a command; after an acquire, returns the settle of every

@@ -8,6 +8,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use super::mapped::FileBytes;
+
 /// A file open for appending.
 pub trait AppendFile: Send {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
@@ -20,6 +22,11 @@ pub trait Dir: Send + Sync {
     /// Names of the files in the directory, in no particular order.
     fn list(&self) -> io::Result<Vec<String>>;
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// Reads a file that is never written again (a snapshot), mapped
+    /// into memory where the backend can.
+    fn read_final(&self, name: &str) -> io::Result<FileBytes> {
+        self.read(name).map(FileBytes::Read)
+    }
     /// Creates (or empties) a file and opens it for appending.
     fn create(&self, name: &str) -> io::Result<Box<dyn AppendFile>>;
     /// Cuts a file to `len` bytes, durably.
@@ -71,6 +78,10 @@ impl Dir for FsDir {
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         fs::read(self.path.join(name))
+    }
+
+    fn read_final(&self, name: &str) -> io::Result<FileBytes> {
+        FileBytes::map(&File::open(self.path.join(name))?)
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn AppendFile>> {

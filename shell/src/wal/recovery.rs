@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::dir::Dir;
 use super::frame::{self, Decoded, Record};
+use super::mapped::FileBytes;
 use super::names::{self, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC};
 
 /// Takes what recovery reads, in order: the newest valid snapshot (if
@@ -12,7 +13,7 @@ use super::names::{self, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_HEADER_LEN,
 /// is never held in memory twice.
 pub trait Replay {
     /// The state before record `lsn`.
-    fn snapshot(&mut self, lsn: u64, state: Vec<u8>) -> Result<(), String>;
+    fn snapshot(&mut self, lsn: u64, state: &[u8]) -> Result<(), String>;
     fn record(&mut self, record: Record);
 }
 
@@ -24,8 +25,8 @@ pub struct Collect {
 }
 
 impl Replay for Collect {
-    fn snapshot(&mut self, lsn: u64, state: Vec<u8>) -> Result<(), String> {
-        self.snapshot = Some((lsn, state));
+    fn snapshot(&mut self, lsn: u64, state: &[u8]) -> Result<(), String> {
+        self.snapshot = Some((lsn, state.to_vec()));
         Ok(())
     }
 
@@ -116,8 +117,9 @@ pub fn recover(dir: &dyn Dir, replay: &mut dyn Replay) -> Result<Recovered, Reco
     recovered.snapshots = names::sorted(&names, names::parse_snapshot);
     let snapshot = newest_valid_snapshot(dir, &recovered.snapshots, &mut recovered.warnings)?;
     let start_lsn = snapshot.as_ref().map_or(0, |(lsn, _)| *lsn);
-    if let Some((lsn, state)) = snapshot {
+    if let Some((lsn, file)) = snapshot {
         recovered.snapshot_lsn = Some(lsn);
+        let state = &file[SNAPSHOT_HEADER_LEN..];
         replay.snapshot(lsn, state).map_err(RecoveryError::State)?;
     }
     recovered.next_lsn = start_lsn;
@@ -251,16 +253,18 @@ fn later_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
         .find(|&offset| matches!(frame::decode(&bytes[offset..]), Decoded::Frame { .. }))
 }
 
+/// The newest snapshot that passes its checks, as the whole file (the
+/// state follows the header): not copied out, as it may be gigabytes.
 fn newest_valid_snapshot(
     dir: &dyn Dir,
     snapshots: &[u64],
     warnings: &mut Vec<String>,
-) -> Result<Option<(u64, Vec<u8>)>, RecoveryError> {
+) -> Result<Option<(u64, FileBytes)>, RecoveryError> {
     for &lsn in snapshots.iter().rev() {
         let name = names::snapshot(lsn);
-        let bytes = dir.read(&name)?;
-        match decode_snapshot(&bytes, lsn) {
-            Ok(state) => return Ok(Some((lsn, state))),
+        let bytes = dir.read_final(&name)?;
+        match snapshot_state(&bytes, lsn) {
+            Ok(_) => return Ok(Some((lsn, bytes))),
             Err(reason) => warnings.push(format!("skipped snapshot {name}: {reason}")),
         }
     }
@@ -274,14 +278,12 @@ pub fn encode_snapshot(lsn: u64, state: &[u8]) -> Vec<u8> {
     bytes.extend_from_slice(&lsn.to_le_bytes());
     bytes.extend_from_slice(&crc32c::crc32c(state).to_le_bytes());
     bytes.extend_from_slice(state);
-    debug_assert!(
-        decode_snapshot(&bytes, lsn).is_ok(),
-        "a snapshot reads back"
-    );
+    debug_assert!(snapshot_state(&bytes, lsn).is_ok(), "a snapshot reads back");
     bytes
 }
 
-fn decode_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<u8>, String> {
+/// The state a snapshot file holds, once its header and checksum pass.
+fn snapshot_state(bytes: &[u8], lsn: u64) -> Result<&[u8], String> {
     if bytes.len() < SNAPSHOT_HEADER_LEN || bytes[0..8] != SNAPSHOT_MAGIC[..] {
         return Err("bad header".to_owned());
     }
@@ -293,5 +295,5 @@ fn decode_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<u8>, String> {
     if crc32c::crc32c(state) != crc {
         return Err("checksum mismatch".to_owned());
     }
-    Ok(state.to_vec())
+    Ok(state)
 }
