@@ -109,6 +109,7 @@ impl LogSettings {
 pub(crate) struct MessageStore {
     first_index: u64,
     /// Message `first_index + i` at position `i`.
+    #[serde(with = "crate::message::packed")]
     messages: VecDeque<StoredMessage>,
     bytes: u64,
 }

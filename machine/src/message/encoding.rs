@@ -1,9 +1,11 @@
-//! How a log's messages are serialized in snapshots: compact, and quick to
-//! read back, since recovery decodes millions of them.
+//! One stored message as serde sees it: how the JSON of a machine (which
+//! the simulator and tests compare byte for byte) spells it, and how
+//! snapshots of older versions held it. Binary snapshots pack messages into
+//! chunks instead (see `packed`).
 //!
 //! A stored message is a sequence, not a map, so no field name is repeated
-//! per message, and its payload is a byte string (MessagePack `bin`), which
-//! decodes with one copy instead of one call per byte:
+//! per message, and its payload is a byte string (an array of numbers in
+//! JSON, which has no byte strings):
 //!
 //! ```text
 //! [payload, appended_at_ms]                                   binary, no key or headers
@@ -11,10 +13,9 @@
 //! [payload, appended_at_ms, format, key or null, {headers}]   otherwise
 //! ```
 //!
-//! `format` is 0 for binary, 1 for JSON. JSON has no byte strings, so
-//! there a payload is an array of numbers, as any `Vec<u8>`. Snapshots from
-//! before this encoding held each message as a map with named fields and
-//! the payload as an array of numbers; both still read.
+//! `format` is 0 for binary, 1 for JSON. Snapshots from before the compact
+//! layout held each message as a map with named fields (the index among
+//! them) and the payload as an array of numbers; those still read.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{Extra, PayloadFormat, StoredMessage};
 
 /// Bytes serialized as a byte string (an array of numbers in JSON).
-pub(super) struct Bytes<'a>(pub &'a [u8]);
+pub(crate) struct Bytes<'a>(pub &'a [u8]);
 
 impl Serialize for Bytes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -70,7 +71,7 @@ impl<'de> Deserialize<'de> for StoredMessage {
 }
 
 impl StoredMessage {
-    fn from_parts(
+    pub(super) fn from_parts(
         payload: Arc<[u8]>,
         appended_at_ms: u64,
         payload_format: PayloadFormat,
@@ -92,7 +93,7 @@ impl StoredMessage {
     }
 }
 
-struct StoredVisitor;
+pub(super) struct StoredVisitor;
 
 impl<'de> Visitor<'de> for StoredVisitor {
     type Value = StoredMessage;

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::limits::{DEDUP_ID_LEN_MAX, HEADERS_MAX, HEADER_LEN_MAX, KEY_LEN_MAX};
 
 mod encoding;
+pub(crate) mod packed;
 
 use encoding::Bytes;
 
@@ -242,7 +243,7 @@ impl StoredMessage {
         self.extra.as_ref()?.key.as_ref()
     }
 
-    fn headers(&self) -> &BTreeMap<String, String> {
+    pub(crate) fn headers(&self) -> &BTreeMap<String, String> {
         self.extra
             .as_ref()
             .map_or(&NO_HEADERS, |extra| &extra.headers)

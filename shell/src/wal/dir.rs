@@ -22,9 +22,10 @@ pub trait Dir: Send + Sync {
     /// Names of the files in the directory, in no particular order.
     fn list(&self) -> io::Result<Vec<String>>;
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
-    /// Reads a file that is never written again (a snapshot), mapped
-    /// into memory where the backend can.
-    fn read_final(&self, name: &str) -> io::Result<FileBytes> {
+    /// Reads a whole file, mapped into memory where the backend can. The
+    /// file must not change while the result lives: recovery drops a
+    /// segment's bytes before it truncates a torn tail.
+    fn read_mapped(&self, name: &str) -> io::Result<FileBytes> {
         self.read(name).map(FileBytes::Read)
     }
     /// Creates (or empties) a file and opens it for appending.
@@ -80,7 +81,7 @@ impl Dir for FsDir {
         fs::read(self.path.join(name))
     }
 
-    fn read_final(&self, name: &str) -> io::Result<FileBytes> {
+    fn read_mapped(&self, name: &str) -> io::Result<FileBytes> {
         FileBytes::map(&File::open(self.path.join(name))?)
     }
 

@@ -1,7 +1,8 @@
-//! A snapshot's bytes, mapped instead of read: a snapshot may hold
+//! WAL files mapped instead of read at recovery: a snapshot may hold
 //! gigabytes, and reading it into a buffer would first have the kernel
 //! zero that much fresh memory, then copy the file into it, which took a
-//! third of recovery. A mapping shares the page cache instead.
+//! third of recovery (segments, 64 MiB each, likewise added up). A
+//! mapping shares the page cache instead.
 
 use std::fs::File;
 use std::io;
@@ -36,11 +37,13 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl FileBytes {
-    /// Maps `file`, which must never be written or truncated while the
-    /// result lives: the WAL maps only snapshots, which are written under
-    /// another name and renamed into place, then only ever removed (and a
-    /// removed file's pages stay valid while mapped). The data directory
-    /// is locked, so no other server writes to it. An empty file is read.
+    /// Maps `file`, which must not be written or truncated while the
+    /// result lives (touching a page past a new end would be a SIGBUS).
+    /// Only recovery maps, and it writes nothing while it reads: snapshots
+    /// are never written once renamed into place, a torn segment is
+    /// truncated only after its mapping is dropped, and removing a file
+    /// leaves its mapped pages valid. The data directory is locked, so no
+    /// other server writes to it. An empty file is read, not mapped.
     pub fn map(file: &File) -> io::Result<FileBytes> {
         let len = usize::try_from(file.metadata()?.len())
             .map_err(|_| io::Error::other("a file larger than the address space"))?;

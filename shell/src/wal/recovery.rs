@@ -179,7 +179,7 @@ fn read_segment(
     recovered: &mut Recovered,
     replay: &mut dyn Replay,
 ) -> Result<u64, RecoveryError> {
-    let bytes = dir.read(name)?;
+    let bytes = dir.read_mapped(name)?;
     if bytes.len() < SEGMENT_HEADER_LEN && is_last {
         // The segment was being created when the process died.
         dir.remove(name)?;
@@ -235,11 +235,12 @@ fn read_segment(
                 format!("{damage}, yet a valid record follows at byte {later}"),
             ));
         }
+        let torn_len = bytes.len() - offset;
+        drop(bytes); // a mapping must not outlive the bytes it maps
         dir.truncate(name, offset as u64)?;
         recovered.warnings.push(format!(
-            "truncated a torn tail of {name}: {} bytes at byte {offset} ({damage}); \
+            "truncated a torn tail of {name}: {torn_len} bytes at byte {offset} ({damage}); \
              its {} records before it are intact",
-            bytes.len() - offset,
             lsn - first_lsn
         ));
         return Ok(lsn);
@@ -262,7 +263,7 @@ fn newest_valid_snapshot(
 ) -> Result<Option<(u64, FileBytes)>, RecoveryError> {
     for &lsn in snapshots.iter().rev() {
         let name = names::snapshot(lsn);
-        let bytes = dir.read_final(&name)?;
+        let bytes = dir.read_mapped(&name)?;
         match snapshot_state(&bytes, lsn) {
             Ok(_) => return Ok(Some((lsn, bytes))),
             Err(reason) => warnings.push(format!("skipped snapshot {name}: {reason}")),
