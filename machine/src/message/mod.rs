@@ -36,7 +36,8 @@ impl PayloadFormat {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    pub payload: Vec<u8>,
+    /// Allocated once, as the log keeps it: appending moves it in.
+    pub payload: Arc<[u8]>,
     #[serde(default, skip_serializing_if = "PayloadFormat::is_binary")]
     pub payload_format: PayloadFormat,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +53,7 @@ impl NewMessage {
     /// A message with only a payload.
     pub fn new(payload: impl Into<Vec<u8>>) -> Self {
         NewMessage {
-            payload: payload.into(),
+            payload: Arc::from(payload.into()),
             ..NewMessage::default()
         }
     }
@@ -60,7 +61,7 @@ impl NewMessage {
     /// A message whose payload is one JSON value.
     pub fn json(value_text: impl Into<String>) -> Self {
         NewMessage {
-            payload: value_text.into().into_bytes(),
+            payload: Arc::from(value_text.into().into_bytes()),
             payload_format: PayloadFormat::Json,
             ..NewMessage::default()
         }
@@ -227,7 +228,7 @@ impl StoredMessage {
             })
         });
         StoredMessage {
-            payload: Arc::from(new.payload),
+            payload: new.payload,
             appended_at_ms,
             extra,
             payload_format: new.payload_format,

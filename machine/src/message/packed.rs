@@ -201,6 +201,15 @@ fn unpack(reader: &mut Reader) -> Option<StoredMessage> {
     } else {
         PayloadFormat::Binary
     };
+    if flags & (FLAG_KEY | FLAG_HEADERS) == 0 {
+        // Most messages: nothing more to read, no map to make.
+        return Some(StoredMessage {
+            payload,
+            appended_at_ms,
+            extra: None,
+            payload_format,
+        });
+    }
     let key = if flags & FLAG_KEY != 0 {
         Some(reader.string()?)
     } else {

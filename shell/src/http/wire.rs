@@ -3,6 +3,7 @@
 //! is an error rather than a silently ignored option.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use mamamia_machine::{
@@ -48,9 +49,9 @@ impl WireNewMessage {
     /// The machine's message; `position` names it in errors.
     pub fn into_message(self, position: usize) -> Result<NewMessage, ApiError> {
         let (payload, payload_format) = match (self.payload, self.payload_base64) {
-            (Some(value), None) => (value.get().as_bytes().to_vec(), PayloadFormat::Json),
+            (Some(value), None) => (Arc::from(value.get().as_bytes()), PayloadFormat::Json),
             (None, Some(text)) => match BASE64.decode(text.as_bytes()) {
-                Ok(bytes) => (bytes, PayloadFormat::Binary),
+                Ok(bytes) => (Arc::from(bytes), PayloadFormat::Binary),
                 Err(error) => {
                     return Err(ApiError::bad_request(
                         "invalid_base64",
