@@ -80,6 +80,7 @@ mod machine;
 mod message;
 mod name;
 mod reply;
+mod store;
 
 pub use command::{Acquire, Command, LeaseRef, Wait, WaiterId};
 pub use error::{Error, ErrorKind};

@@ -9,8 +9,9 @@ use crate::bugs::{planted, Bug};
 use crate::deadline::Deadlines;
 use crate::error::Error;
 use crate::group::{Group, GroupRef};
-use crate::message::{Message, NewMessage, StoredMessage};
+use crate::message::{NewMessage, StoredMessage};
 use crate::name::{GroupName, LogName};
+pub(crate) use crate::store::MessageStore;
 
 /// How long and how much a log keeps, and how it recognises repeats.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,73 +102,6 @@ impl LogSettings {
             });
         }
         Ok(config)
-    }
-}
-
-/// The retained messages of a log: indices `first_index..next_index`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(crate) struct MessageStore {
-    first_index: u64,
-    /// Message `first_index + i` at position `i`.
-    #[serde(with = "crate::message::packed")]
-    messages: VecDeque<StoredMessage>,
-    bytes: u64,
-}
-
-impl MessageStore {
-    pub fn first_index(&self) -> u64 {
-        self.first_index
-    }
-
-    pub fn next_index(&self) -> u64 {
-        self.first_index + self.messages.len() as u64
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// The message at `index`; the caller guarantees it is retained.
-    pub fn get(&self, index: u64) -> &StoredMessage {
-        debug_assert!(index >= self.first_index, "index {index} below retention");
-        &self.messages[(index - self.first_index) as usize]
-    }
-
-    /// The message at `index`, or why there is none.
-    pub fn lookup(&self, index: u64) -> Result<Message, Error> {
-        if index >= self.next_index() {
-            return Err(Error::UnknownIndex {
-                index,
-                next_index: self.next_index(),
-            });
-        }
-        if index < self.first_index {
-            return Err(Error::IndexNotRetained {
-                index,
-                first_index: self.first_index,
-            });
-        }
-        Ok(Message::new(index, self.get(index).clone()))
-    }
-
-    /// Appends the message `next_index()`.
-    fn push(&mut self, message: StoredMessage) {
-        self.bytes += message.size_bytes();
-        self.messages.push_back(message);
-    }
-
-    /// The retained messages with their indices, oldest first.
-    fn iter(&self) -> impl Iterator<Item = (u64, &StoredMessage)> {
-        (self.first_index..).zip(self.messages.iter())
-    }
-
-    fn drop_oldest(&mut self) {
-        let message = self
-            .messages
-            .pop_front()
-            .expect("drop_oldest on an empty store");
-        self.bytes -= message.size_bytes();
-        self.first_index += 1;
     }
 }
 
@@ -275,7 +209,7 @@ impl Log {
     pub fn rebuild_derived(&mut self, log_id: u32, deadlines: &mut Deadlines) {
         self.dedup.rebuild();
         if planted(Bug::SnapshotLosesLastMessage) {
-            self.store.messages.pop_back();
+            self.store.lose_newest();
         }
         self.group_ids = self
             .groups

@@ -17,13 +17,12 @@
 //! Reading accepts chunks, tuples and the maps of older snapshots in any
 //! mix, so every snapshot ever written still loads.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
-use serde::Serialize;
 
 use super::encoding::{Bytes, StoredVisitor};
 use super::{PayloadFormat, StoredMessage};
@@ -37,43 +36,45 @@ const FLAG_JSON: u8 = 1;
 const FLAG_KEY: u8 = 2;
 const FLAG_HEADERS: u8 = 4;
 
-/// For `#[serde(serialize_with)]` on a store's messages.
-pub(crate) fn serialize<S: Serializer>(
-    messages: &VecDeque<StoredMessage>,
+/// Serializes a store's `len` messages, oldest first.
+pub(crate) fn serialize<'a, S: Serializer>(
+    messages: impl Iterator<Item = &'a StoredMessage> + Clone,
+    len: usize,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     if serializer.is_human_readable() {
-        return messages.serialize(serializer);
+        return serializer.collect_seq(messages);
     }
-    let chunks = chunk_ends(messages).count();
+    let chunks = chunk_lens(messages.clone(), len).count();
     let mut seq = serializer.serialize_seq(Some(chunks))?;
     let mut chunk = Vec::with_capacity(CHUNK_BYTES_TARGET);
-    let mut start = 0;
-    for end in chunk_ends(messages) {
+    let mut messages = messages;
+    for chunk_len in chunk_lens(messages.clone(), len) {
         chunk.clear();
-        for message in messages.range(start..end) {
+        for message in messages.by_ref().take(chunk_len) {
             pack(message, &mut chunk);
         }
         seq.serialize_element(&Bytes(&chunk))?;
-        start = end;
     }
     seq.end()
 }
 
-/// Where each chunk ends (exclusive), by message position.
-fn chunk_ends(messages: &VecDeque<StoredMessage>) -> impl Iterator<Item = usize> + '_ {
-    let mut bytes = 0;
-    messages
-        .iter()
-        .enumerate()
-        .filter_map(move |(position, message)| {
-            bytes += packed_len(message);
-            let last = position + 1 == messages.len();
-            (bytes >= CHUNK_BYTES_TARGET || last).then(|| {
-                bytes = 0;
-                position + 1
-            })
+/// How many messages each chunk holds, in order.
+fn chunk_lens<'a, I: Iterator<Item = &'a StoredMessage>>(
+    messages: I,
+    len: usize,
+) -> impl Iterator<Item = usize> + use<'a, I> {
+    let (mut bytes, mut count) = (0, 0);
+    messages.enumerate().filter_map(move |(position, message)| {
+        bytes += packed_len(message);
+        count += 1;
+        let last = position + 1 == len;
+        (bytes >= CHUNK_BYTES_TARGET || last).then(|| {
+            let chunk_len = count;
+            (bytes, count) = (0, 0);
+            chunk_len
         })
+    })
 }
 
 fn packed_len(message: &StoredMessage) -> usize {
@@ -127,31 +128,32 @@ fn len32(len: usize) -> u32 {
     u32::try_from(len).expect("a payload, key or header list is far below 4 GiB")
 }
 
-/// For `#[serde(deserialize_with)]` on a store's messages.
+/// Reads what [`serialize`] wrote (or an older layout), handing each
+/// message to `push`, oldest first.
 pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<VecDeque<StoredMessage>, D::Error> {
-    deserializer.deserialize_seq(MessagesVisitor)
+    push: &mut dyn FnMut(StoredMessage),
+) -> Result<(), D::Error> {
+    deserializer.deserialize_seq(MessagesVisitor(push))
 }
 
-struct MessagesVisitor;
+struct MessagesVisitor<'a>(&'a mut dyn FnMut(StoredMessage));
 
-impl<'de> Visitor<'de> for MessagesVisitor {
-    type Value = VecDeque<StoredMessage>;
+impl<'de> Visitor<'de> for MessagesVisitor<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a sequence of messages or message chunks")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut messages = VecDeque::new();
-        while seq.next_element_seed(Piece(&mut messages))?.is_some() {}
-        Ok(messages)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Piece(&mut *self.0))?.is_some() {}
+        Ok(())
     }
 }
 
 /// One element of the sequence: a chunk, or a single message.
-struct Piece<'a>(&'a mut VecDeque<StoredMessage>);
+struct Piece<'a>(&'a mut dyn FnMut(StoredMessage));
 
 impl<'de> DeserializeSeed<'de> for Piece<'_> {
     type Value = ();
@@ -173,18 +175,18 @@ impl<'de> Visitor<'de> for Piece<'_> {
         while !reader.bytes.is_empty() {
             let message =
                 unpack(&mut reader).ok_or_else(|| E::custom("a damaged message chunk"))?;
-            self.0.push_back(message);
+            (self.0)(message);
         }
         Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        self.0.push_back(StoredVisitor.visit_seq(seq)?);
+        (self.0)(StoredVisitor.visit_seq(seq)?);
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        self.0.push_back(StoredVisitor.visit_map(map)?);
+        (self.0)(StoredVisitor.visit_map(map)?);
         Ok(())
     }
 }
@@ -315,10 +317,10 @@ mod tests {
     #[test]
     fn chunks_close_at_the_target_and_cover_every_message() {
         let big = |n: u64| StoredMessage::new(NewMessage::new(vec![7; 300_000]), n);
-        let messages: VecDeque<StoredMessage> = (0..10).map(big).collect();
-        let ends: Vec<usize> = chunk_ends(&messages).collect();
+        let messages: Vec<StoredMessage> = (0..10).map(big).collect();
+        let lens: Vec<usize> = chunk_lens(messages.iter(), messages.len()).collect();
         // 300,000 + 13 bytes each: the fourth message passes 1 MiB.
-        assert_eq!(ends, [4, 8, 10]);
-        assert_eq!(chunk_ends(&VecDeque::new()).count(), 0);
+        assert_eq!(lens, [4, 4, 2]);
+        assert_eq!(chunk_lens(std::iter::empty(), 0).count(), 0);
     }
 }
