@@ -90,7 +90,7 @@ fn describe(reply: &Reply) -> String {
         .leases
         .iter()
         .map(|lease| {
-            let payload = String::from_utf8_lossy(&lease.message.payload);
+            let payload = String::from_utf8_lossy(lease.message.payload());
             format!(
                 "index {} {payload:?} (attempt {}, token {}, expires at {} ms)",
                 lease.index, lease.attempt, lease.token, lease.expires_at_ms

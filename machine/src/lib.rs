@@ -46,7 +46,7 @@
 //! let acquire = Acquire { log: log.clone(), group: group.clone(), consumer: worker, max: 10, lease_ms: None, wait: None };
 //! let Ok(Reply::Acquired(acquired)) = machine.handle(5, Command::Acquire(acquire)) else { unreachable!() };
 //! let lease = &acquired.leases[0];
-//! assert_eq!((lease.index, lease.attempt, &lease.message.payload[..]), (0, 1, &b"hello"[..]));
+//! assert_eq!((lease.index, lease.attempt, lease.message.payload()), (0, 1, &b"hello"[..]));
 //!
 //! let settle = Settlement { index: lease.index, token: lease.token, outcome: SettleOutcome::Processed };
 //! machine.handle(7, Command::Settle { log: log.clone(), group: group.clone(), settlements: vec![settle] }).unwrap();
@@ -80,6 +80,7 @@ mod machine;
 mod message;
 mod name;
 mod reply;
+mod store;
 
 pub use command::{Acquire, Command, LeaseRef, Wait, WaiterId};
 pub use error::{Error, ErrorKind};

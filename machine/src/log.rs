@@ -9,8 +9,9 @@ use crate::bugs::{planted, Bug};
 use crate::deadline::Deadlines;
 use crate::error::Error;
 use crate::group::{Group, GroupRef};
-use crate::message::{Message, NewMessage};
+use crate::message::{NewMessage, StoredMessage};
 use crate::name::{GroupName, LogName};
+pub(crate) use crate::store::MessageStore;
 
 /// How long and how much a log keeps, and how it recognises repeats.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,69 +102,6 @@ impl LogSettings {
             });
         }
         Ok(config)
-    }
-}
-
-/// The retained messages of a log: indices `first_index..next_index`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(crate) struct MessageStore {
-    first_index: u64,
-    messages: VecDeque<Arc<Message>>,
-    bytes: u64,
-}
-
-impl MessageStore {
-    pub fn first_index(&self) -> u64 {
-        self.first_index
-    }
-
-    pub fn next_index(&self) -> u64 {
-        self.first_index + self.messages.len() as u64
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// The message at `index`; the caller guarantees it is retained.
-    pub fn get(&self, index: u64) -> &Arc<Message> {
-        debug_assert!(index >= self.first_index, "index {index} below retention");
-        &self.messages[(index - self.first_index) as usize]
-    }
-
-    pub fn lookup(&self, index: u64) -> Result<&Arc<Message>, Error> {
-        if index >= self.next_index() {
-            return Err(Error::UnknownIndex {
-                index,
-                next_index: self.next_index(),
-            });
-        }
-        if index < self.first_index {
-            return Err(Error::IndexNotRetained {
-                index,
-                first_index: self.first_index,
-            });
-        }
-        Ok(self.get(index))
-    }
-
-    fn push(&mut self, message: Message) {
-        debug_assert_eq!(message.index, self.next_index(), "indices are contiguous");
-        self.bytes += message.size_bytes();
-        self.messages.push_back(Arc::new(message));
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Arc<Message>> {
-        self.messages.iter()
-    }
-
-    fn drop_oldest(&mut self) {
-        let message = self
-            .messages
-            .pop_front()
-            .expect("drop_oldest on an empty store");
-        self.bytes -= message.size_bytes();
-        self.first_index += 1;
     }
 }
 
@@ -271,7 +209,7 @@ impl Log {
     pub fn rebuild_derived(&mut self, log_id: u32, deadlines: &mut Deadlines) {
         self.dedup.rebuild();
         if planted(Bug::SnapshotLosesLastMessage) {
-            self.store.messages.pop_back();
+            self.store.lose_newest();
         }
         self.group_ids = self
             .groups
@@ -345,7 +283,7 @@ impl Log {
             }
             let index = self.store.next_index();
             let dedup_id = message.dedup_id.as_deref().map(Arc::from);
-            self.store.push(Message::new(index, message, now_ms));
+            self.store.push(StoredMessage::new(message, now_ms));
             if let Some(id) = dedup_id {
                 self.dedup.insert(id, index, now_ms);
             }
@@ -387,9 +325,9 @@ impl Log {
             .min()
             .unwrap_or(u64::MAX);
         let (mut count, mut bytes) = (0, 0);
-        for message in self.store.iter() {
+        for (index, message) in self.store.iter() {
             let retained_bytes = self.store.bytes() - bytes;
-            if message.index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
+            if index >= floor.saturating_add(planted(Bug::RetentionOffByOne) as u64)
                 || !self.past_retention(message, retained_bytes, now_ms)
             {
                 break;
@@ -400,11 +338,11 @@ impl Log {
         (count, bytes)
     }
 
-    fn past_retention(&self, oldest: &Message, retained_bytes: u64, now_ms: u64) -> bool {
+    fn past_retention(&self, oldest: &StoredMessage, retained_bytes: u64, now_ms: u64) -> bool {
         let too_old = self
             .config
             .retention_ms
-            .is_some_and(|ms| now_ms.saturating_sub(oldest.appended_at_ms) >= ms);
+            .is_some_and(|ms| now_ms.saturating_sub(oldest.appended_at_ms()) >= ms);
         let too_big = self
             .config
             .retention_bytes

@@ -1,7 +1,5 @@
 //! What the machine answers: replies to commands and views for reads.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::group::{GroupConfig, LeaseToken, Refusal};
@@ -46,7 +44,7 @@ pub struct Lease {
     pub token: LeaseToken,
     pub attempt: u32,
     pub expires_at_ms: u64,
-    pub message: Arc<Message>,
+    pub message: Message,
 }
 
 /// A lease as listed for operators (no payload).

@@ -83,7 +83,7 @@ fn a_message_over_the_budget_still_goes_out_alone() {
     assert_eq!(indices(&h.acquire("alice", 10)), vec![0]);
     let large = h.acquire("bob", 10);
     assert_eq!(indices(&large), vec![1]);
-    assert_eq!(&large[0].message.payload[..], b"too large");
+    assert_eq!(large[0].message.payload(), b"too large");
     assert_eq!(indices(&h.acquire("carol", 10)), vec![2, 3]);
 }
 

@@ -17,7 +17,7 @@ fn appends_get_contiguous_indices_across_batches() {
     let log = h.machine.log(&h.log).unwrap();
     assert_eq!((log.first_index, log.next_index, log.bytes), (0, 4, 4));
     let message = h.machine.message(&h.log, 2).unwrap();
-    assert_eq!((message.index, &message.payload[..]), (2, &b"c"[..]));
+    assert_eq!((message.index(), message.payload()), (2, &b"c"[..]));
 }
 
 #[test]

@@ -30,11 +30,7 @@ pub fn target() -> Target {
 fn start_in_process() -> String {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime starts");
+        let runtime = http::thread_runtime().expect("a runtime starts");
         runtime.block_on(async move {
             let metrics = Arc::new(Metrics::default());
             let settings = Settings {
@@ -44,7 +40,7 @@ fn start_in_process() -> String {
                 snapshot_every_bytes: 64 << 20,
                 retention_interval_ms: 1_000,
             };
-            let (owners, _threads) =
+            let (owners, owner_tasks) =
                 owner::start_owners(settings, Limits::default(), metrics.clone(), 1)
                     .expect("in-memory owners start");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -68,11 +64,14 @@ fn start_in_process() -> String {
                 shutting_down: AtomicBool::new(false),
             });
             let settings = ServerSettings {
+                threads: 1,
                 connections_max: 1024,
                 header_read_timeout: Duration::from_secs(10),
                 shutdown_grace: Duration::from_secs(1),
             };
-            http::serve(listener, app, settings, std::future::pending()).await;
+            http::serve(listener, app, owner_tasks, settings, std::future::pending())
+                .await
+                .expect("the server's threads start");
         });
     });
     receiver

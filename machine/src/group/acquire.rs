@@ -1,10 +1,9 @@
 //! Acquire: leasing available messages, lowest index first.
 
-use std::sync::Arc;
-
 use crate::bugs::{planted, Bug};
 use crate::deadline::Timer;
 use crate::log::MessageStore;
+use crate::message::Message;
 use crate::name::ConsumerName;
 use crate::reply::Lease;
 
@@ -124,7 +123,7 @@ impl Group {
             token,
             attempt,
             expires_at_ms,
-            message: Arc::clone(store.get(index)),
+            message: Message::new(index, store.get(index).clone()),
         }
     }
 }

@@ -176,7 +176,7 @@ impl Group {
     /// The ordering key of `index`, in a key-ordered group.
     fn key_of(&self, store: &MessageStore, index: u64) -> Option<Arc<str>> {
         match self.config.ordering {
-            Ordering::Key => store.get(index).key.clone(),
+            Ordering::Key => store.get(index).key().cloned(),
             Ordering::None => None,
         }
     }

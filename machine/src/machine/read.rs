@@ -1,8 +1,6 @@
 //! Reads: summaries, messages, dead letters, attempt histories, leases.
 //! None changes state, so none is a command.
 
-use std::sync::Arc;
-
 use crate::error::Error;
 use crate::group::AttemptRecord;
 use crate::log::Log;
@@ -30,8 +28,8 @@ impl Machine {
         Ok(group.summary(&log.store))
     }
 
-    pub fn message(&self, log: &LogName, index: u64) -> Result<Arc<Message>, Error> {
-        self.find_log(log)?.store.lookup(index).cloned()
+    pub fn message(&self, log: &LogName, index: u64) -> Result<Message, Error> {
+        self.find_log(log)?.store.lookup(index)
     }
 
     /// Dead letters above `after`, ascending, at most `limit`.

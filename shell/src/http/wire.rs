@@ -3,6 +3,7 @@
 //! is an error rather than a silently ignored option.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use mamamia_machine::{
@@ -48,9 +49,9 @@ impl WireNewMessage {
     /// The machine's message; `position` names it in errors.
     pub fn into_message(self, position: usize) -> Result<NewMessage, ApiError> {
         let (payload, payload_format) = match (self.payload, self.payload_base64) {
-            (Some(value), None) => (value.get().as_bytes().to_vec(), PayloadFormat::Json),
+            (Some(value), None) => (Arc::from(value.get().as_bytes()), PayloadFormat::Json),
             (None, Some(text)) => match BASE64.decode(text.as_bytes()) {
-                Ok(bytes) => (bytes, PayloadFormat::Binary),
+                Ok(bytes) => (Arc::from(bytes), PayloadFormat::Binary),
                 Err(error) => {
                     return Err(ApiError::bad_request(
                         "invalid_base64",
@@ -184,8 +185,8 @@ pub struct WirePayload {
 
 impl WirePayload {
     fn of(message: &Message) -> Self {
-        let json = match message.payload_format {
-            PayloadFormat::Json => std::str::from_utf8(&message.payload)
+        let json = match message.payload_format() {
+            PayloadFormat::Json => std::str::from_utf8(message.payload())
                 .ok()
                 .and_then(|text| RawValue::from_string(text.to_owned()).ok()),
             PayloadFormat::Binary => None,
@@ -197,7 +198,7 @@ impl WirePayload {
             },
             None => WirePayload {
                 payload: None,
-                payload_base64: Some(BASE64.encode(&message.payload)),
+                payload_base64: Some(BASE64.encode(message.payload())),
             },
         }
     }
@@ -216,11 +217,11 @@ pub struct WireMessage<'a> {
 impl<'a> WireMessage<'a> {
     pub fn of(message: &'a Message) -> Self {
         WireMessage {
-            index: message.index,
+            index: message.index(),
             payload: WirePayload::of(message),
-            key: message.key.as_deref(),
-            headers: &message.headers,
-            appended_at_ms: message.appended_at_ms,
+            key: message.key(),
+            headers: message.headers(),
+            appended_at_ms: message.appended_at_ms(),
         }
     }
 }

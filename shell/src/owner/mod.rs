@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use run::Settings;
 pub use shards::{start_owners, Owners, OWNERS_MAX};
 pub use start::{start, OwnerTask, StartError};
+pub use state::{decode as decode_state, encode as encode_state};
 
 /// Requests queued for the owner at most; past it, senders wait, which
 /// pushes back on clients instead of growing memory.

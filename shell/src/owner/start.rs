@@ -127,8 +127,8 @@ struct Rebuild {
 }
 
 impl Replay for Rebuild {
-    fn snapshot(&mut self, _lsn: u64, state: Vec<u8>) -> Result<(), String> {
-        self.machine = super::state::decode(&state)?;
+    fn snapshot(&mut self, _lsn: u64, state: &[u8]) -> Result<(), String> {
+        self.machine = super::state::decode(state)?;
         Ok(())
     }
 

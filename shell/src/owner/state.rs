@@ -1,8 +1,11 @@
 //! The machine's state as a snapshot stores it: MessagePack with named
 //! fields (rmp-serde). Like JSON it is self-describing, which the machine's
 //! serde attributes (skipped empty fields, integer map keys) need, but it
-//! stores numbers, and so payload bytes, in one or two bytes instead of up
-//! to four characters, and decodes several times faster.
+//! is binary: the log's messages, nearly all of a snapshot, go in as byte
+//! strings of about 1 MiB that pack many messages each, so decoding them
+//! is a loop over bytes, not a decoder call per field (see the machine's
+//! `message/packed.rs`). Snapshots of the previous layout (a map per
+//! message, payloads as arrays of numbers) still load.
 
 use mamamia_machine::Machine;
 
@@ -144,6 +147,50 @@ mod tests {
                                                                  // Events are outputs, not state: the owner drains them before any snapshot.
         while machine.poll_event().is_some() {}
         machine
+    }
+
+    fn json(machine: &Machine) -> String {
+        serde_json::to_string(machine).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_from_before_the_compact_message_layout_still_loads() {
+        // `busy_machine()` as the previous version encoded it: each message
+        // a map with its index, the payload an array of numbers.
+        let old = include_bytes!("../../testdata/busy-machine-v1.msgpack");
+        let restored = super::decode(old).expect("an old snapshot decodes");
+        assert_eq!(json(&restored), json(&busy_machine()));
+        assert!(
+            super::encode(&restored).len() < old.len(),
+            "the new layout is smaller"
+        );
+    }
+
+    #[test]
+    fn a_log_larger_than_a_chunk_round_trips() {
+        let (log, ..) = names();
+        let mut machine = Machine::default();
+        for batch in 0..5u32 {
+            let messages = (0..100u32)
+                .map(|n| {
+                    let message = NewMessage::new(vec![(batch + n) as u8; 5_000]);
+                    match n % 3 {
+                        0 => message.with_key(format!("k{n}")),
+                        1 => message.with_header("n", n.to_string()),
+                        _ => message,
+                    }
+                })
+                .collect();
+            let append = Command::Append {
+                log: log.clone(),
+                messages,
+            };
+            machine.handle(u64::from(batch), append).unwrap();
+        }
+        let state = super::encode(&machine);
+        assert!(state.len() > 2_500_000, "several chunks");
+        let restored = super::decode(&state).expect("decodes");
+        assert_eq!(json(&restored), json(&machine));
     }
 
     #[test]

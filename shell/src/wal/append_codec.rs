@@ -22,6 +22,7 @@
 //! into a `LogName` (at most 128 bytes) at the edge.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mamamia_machine::{Command, LogName, NewMessage, PayloadFormat};
 
@@ -90,7 +91,7 @@ pub fn decode(bytes: &[u8]) -> Option<Command> {
             1 => PayloadFormat::Json,
             _ => return None,
         };
-        let payload = reader.take32()?.to_vec();
+        let payload = Arc::from(reader.take32()?);
         let key = reader.optional()?;
         let mut headers = BTreeMap::new();
         for _ in 0..reader.u32()? {

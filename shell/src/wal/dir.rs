@@ -8,6 +8,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use super::mapped::FileBytes;
+
 /// Makes everything appended to one file so far durable, from any thread.
 pub type Syncer = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
 
@@ -29,6 +31,12 @@ pub trait Dir: Send + Sync {
     /// Names of the files in the directory, in no particular order.
     fn list(&self) -> io::Result<Vec<String>>;
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// Reads a whole file, mapped into memory where the backend can. The
+    /// file must not change while the result lives: recovery drops a
+    /// segment's bytes before it truncates a torn tail.
+    fn read_mapped(&self, name: &str) -> io::Result<FileBytes> {
+        self.read(name).map(FileBytes::Read)
+    }
     /// Creates (or empties) a file and opens it for appending at its start.
     /// The first `preallocate` bytes are reserved on disk and read as zeros
     /// until written, so a sync of data written into them need not also
@@ -95,6 +103,10 @@ impl Dir for FsDir {
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         fs::read(self.path.join(name))
+    }
+
+    fn read_mapped(&self, name: &str) -> io::Result<FileBytes> {
+        FileBytes::map(&File::open(self.path.join(name))?)
     }
 
     fn create(&self, name: &str, preallocate: u64) -> io::Result<Box<dyn AppendFile>> {

@@ -9,6 +9,7 @@
 mod append_codec;
 mod dir;
 mod frame;
+mod mapped;
 mod names;
 mod recovery;
 #[cfg(test)]

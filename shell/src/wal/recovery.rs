@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::dir::Dir;
 use super::frame::{self, Decoded, Record};
+use super::mapped::FileBytes;
 use super::names::{self, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC};
 
 /// Takes what recovery reads, in order: the newest valid snapshot (if
@@ -12,7 +13,7 @@ use super::names::{self, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_HEADER_LEN,
 /// is never held in memory twice.
 pub trait Replay {
     /// The state before record `lsn`.
-    fn snapshot(&mut self, lsn: u64, state: Vec<u8>) -> Result<(), String>;
+    fn snapshot(&mut self, lsn: u64, state: &[u8]) -> Result<(), String>;
     fn record(&mut self, record: Record);
 }
 
@@ -24,8 +25,8 @@ pub struct Collect {
 }
 
 impl Replay for Collect {
-    fn snapshot(&mut self, lsn: u64, state: Vec<u8>) -> Result<(), String> {
-        self.snapshot = Some((lsn, state));
+    fn snapshot(&mut self, lsn: u64, state: &[u8]) -> Result<(), String> {
+        self.snapshot = Some((lsn, state.to_vec()));
         Ok(())
     }
 
@@ -116,8 +117,9 @@ pub fn recover(dir: &dyn Dir, replay: &mut dyn Replay) -> Result<Recovered, Reco
     recovered.snapshots = names::sorted(&names, names::parse_snapshot);
     let snapshot = newest_valid_snapshot(dir, &recovered.snapshots, &mut recovered.warnings)?;
     let start_lsn = snapshot.as_ref().map_or(0, |(lsn, _)| *lsn);
-    if let Some((lsn, state)) = snapshot {
+    if let Some((lsn, file)) = snapshot {
         recovered.snapshot_lsn = Some(lsn);
+        let state = &file[SNAPSHOT_HEADER_LEN..];
         replay.snapshot(lsn, state).map_err(RecoveryError::State)?;
     }
     recovered.next_lsn = start_lsn;
@@ -177,7 +179,7 @@ fn read_segment(
     recovered: &mut Recovered,
     replay: &mut dyn Replay,
 ) -> Result<u64, RecoveryError> {
-    let bytes = dir.read(name)?;
+    let bytes = dir.read_mapped(name)?;
     let header_torn = bytes.len() < SEGMENT_HEADER_LEN
         || (bytes[0..8] != SEGMENT_MAGIC[..]
             && bytes[SEGMENT_HEADER_LEN..].iter().all(|&byte| byte == 0));
@@ -237,11 +239,12 @@ fn read_segment(
                 format!("{damage}, yet a valid record follows at byte {later}"),
             ));
         }
+        let torn_len = bytes.len() - offset;
+        drop(bytes); // a mapping must not outlive the bytes it maps
         dir.truncate(name, offset as u64)?;
         recovered.warnings.push(format!(
-            "truncated a torn tail of {name}: {} bytes at byte {offset} ({damage}); \
+            "truncated a torn tail of {name}: {torn_len} bytes at byte {offset} ({damage}); \
              its {} records before it are intact",
-            bytes.len() - offset,
             lsn - first_lsn
         ));
         return Ok(lsn);
@@ -259,16 +262,18 @@ fn later_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
     })
 }
 
+/// The newest snapshot that passes its checks, as the whole file (the
+/// state follows the header): not copied out, as it may be gigabytes.
 fn newest_valid_snapshot(
     dir: &dyn Dir,
     snapshots: &[u64],
     warnings: &mut Vec<String>,
-) -> Result<Option<(u64, Vec<u8>)>, RecoveryError> {
+) -> Result<Option<(u64, FileBytes)>, RecoveryError> {
     for &lsn in snapshots.iter().rev() {
         let name = names::snapshot(lsn);
-        let bytes = dir.read(&name)?;
-        match decode_snapshot(&bytes, lsn) {
-            Ok(state) => return Ok(Some((lsn, state))),
+        let bytes = dir.read_mapped(&name)?;
+        match snapshot_state(&bytes, lsn) {
+            Ok(_) => return Ok(Some((lsn, bytes))),
             Err(reason) => warnings.push(format!("skipped snapshot {name}: {reason}")),
         }
     }
@@ -282,14 +287,12 @@ pub fn encode_snapshot(lsn: u64, state: &[u8]) -> Vec<u8> {
     bytes.extend_from_slice(&lsn.to_le_bytes());
     bytes.extend_from_slice(&crc32c::crc32c(state).to_le_bytes());
     bytes.extend_from_slice(state);
-    debug_assert!(
-        decode_snapshot(&bytes, lsn).is_ok(),
-        "a snapshot reads back"
-    );
+    debug_assert!(snapshot_state(&bytes, lsn).is_ok(), "a snapshot reads back");
     bytes
 }
 
-fn decode_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<u8>, String> {
+/// The state a snapshot file holds, once its header and checksum pass.
+fn snapshot_state(bytes: &[u8], lsn: u64) -> Result<&[u8], String> {
     if bytes.len() < SNAPSHOT_HEADER_LEN || bytes[0..8] != SNAPSHOT_MAGIC[..] {
         return Err("bad header".to_owned());
     }
@@ -298,8 +301,47 @@ fn decode_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<u8>, String> {
     }
     let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
     let state = &bytes[SNAPSHOT_HEADER_LEN..];
-    if crc32c::crc32c(state) != crc {
+    if checksum(state, SPLIT_CHECKSUM_BYTES_MIN) != crc {
         return Err("checksum mismatch".to_owned());
     }
-    Ok(state.to_vec())
+    Ok(state)
+}
+
+/// From this size on, a snapshot's checksum is computed in two halves on
+/// two threads: for a snapshot of gigabytes it is a tenth of recovery.
+const SPLIT_CHECKSUM_BYTES_MIN: usize = 64 << 20;
+
+/// CRC32C of `bytes`; the halves of a large input on two threads, their
+/// checksums combined (exactly: CRC32C composes).
+fn checksum(bytes: &[u8], split_bytes_min: usize) -> u32 {
+    if bytes.len() < split_bytes_min {
+        return crc32c::crc32c(bytes);
+    }
+    let (front, back) = bytes.split_at(bytes.len() / 2);
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("mamamia-checksum".to_owned())
+            .spawn_scoped(scope, || crc32c::crc32c(back));
+        let front_crc = crc32c::crc32c(front);
+        let back_crc = match spawned {
+            Ok(thread) => thread.join().expect("computing a checksum cannot panic"),
+            Err(_) => crc32c::crc32c(back), // no thread to be had: do it here
+        };
+        crc32c::crc32c_combine(front_crc, back_crc, back.len())
+    })
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    #[test]
+    fn a_checksum_in_halves_equals_the_whole() {
+        let bytes: Vec<u8> = (0..100_001u32).map(|n| (n * 7 % 251) as u8).collect();
+        for len in [0, 1, 2, 3, 1_000, 100_001] {
+            assert_eq!(
+                super::checksum(&bytes[..len], 0),
+                crc32c::crc32c(&bytes[..len]),
+                "{len} bytes"
+            );
+        }
+    }
 }

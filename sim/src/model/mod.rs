@@ -247,7 +247,7 @@ impl Model {
                 )
             },
         )?;
-        let payload_id = message_id(&lease.message.payload);
+        let payload_id = message_id(lease.message.payload());
         let id = log.ids.get(lease.index as usize).copied();
         ensure(id == Some(payload_id), Check::AckedAppendLost, || {
             format!(

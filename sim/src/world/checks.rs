@@ -113,7 +113,7 @@ impl World {
                     .machine
                     .message(name, index)
                     .ok()
-                    .map(|message| message_id(&message.payload));
+                    .map(|message| message_id(message.payload()));
                 ensure(stored == Some(id), Check::AckedAppendLost, || {
                     format!("{name}: acknowledged message {id:x} at {index} is now {stored:x?}")
                 })?;
@@ -150,14 +150,15 @@ impl World {
                     .machine
                     .message(&log.name, index)
                     .expect("retained");
-                let id = message_id(&message.payload);
+                let id = message_id(message.payload());
                 ensure(
-                    message.index == index && id == log.ids[index as usize],
+                    message.index() == index && id == log.ids[index as usize],
                     Check::IndexContiguity,
                     || {
                         format!(
                             "{}: index {index} holds message {} ({id:x})",
-                            log.name, message.index
+                            log.name,
+                            message.index()
                         )
                     },
                 )?;
