@@ -292,3 +292,18 @@ fn a_reserved_segment_whose_header_never_reached_the_disk_is_removed() {
         recovered.warnings
     );
 }
+
+#[test]
+fn an_outsized_batch_does_not_pin_its_buffer() {
+    let dir = MemDir::default();
+    let (mut wal, _) = open(&dir);
+    let big = Command::Append {
+        log: LogName::new("orders").unwrap(),
+        messages: vec![NewMessage::new(vec![7u8; 1 << 20]); 8],
+    };
+    wal.append(0, &big);
+    wal.commit(true).unwrap();
+    assert!(wal.buffer.capacity() <= BUFFER_KEPT_BYTES);
+    let (_, recovered) = open(&dir);
+    assert_eq!(recovered.records.len(), 1, "the batch itself was written");
+}
