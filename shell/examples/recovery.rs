@@ -158,7 +158,7 @@ fn recover(args: &Args, dir: &Path) {
     };
     let started = Instant::now();
     let cpu_before = cpu_seconds();
-    let (owners, _threads) =
+    let (owners, tasks) =
         owner::start_owners(settings, Limits::default(), Arc::new(Metrics::default()), 1)
             .unwrap_or_else(|error| panic!("recovery failed: {error}"));
     let seconds = started.elapsed().as_secs_f64();
@@ -166,12 +166,17 @@ fn recover(args: &Args, dir: &Path) {
     let rss_after = rss_bytes();
     let messages = args.messages + args.tail;
     let payload = messages * args.payload_bytes as u64;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime");
+    let runtime = mamamia_shell::http::thread_runtime().expect("a runtime");
     let log = LogName::new(LOG).expect("a valid name");
     let summary = runtime
-        .block_on(owners.for_log(&log).read(move |machine| machine.log(&log)))
+        .block_on(async move {
+            // Started, never awaited: the process exits below.
+            let _running: Vec<_> = tasks.into_iter().map(owner::OwnerTask::spawn).collect();
+            owners
+                .for_log(&log)
+                .read(move |machine| machine.log(&log))
+                .await
+        })
         .expect("the owner answers")
         .expect("the log was recovered");
     assert_eq!(summary.next_index, messages, "every message was recovered");
