@@ -142,7 +142,7 @@ fn prepare(args: &Args, dir: &Path) {
     wal.sync().expect("the WAL is synced");
     println!(
         "tail: {records} records, {} MiB, written in {:.2} s",
-        wal.appended_bytes() >> 20,
+        wal.bytes_total() >> 20,
         started.elapsed().as_secs_f64()
     );
 }

@@ -1,7 +1,7 @@
 //! The owner's loop: wait for requests or the next deadline, apply a batch,
 //! make it durable, answer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -13,7 +13,6 @@ use mamamia_machine::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
-use super::fsync::{FsyncThread, Synced};
 use super::snapshot::SnapshotDone;
 use super::{Deferred, Request};
 use crate::config::FsyncPolicy;
@@ -31,32 +30,6 @@ pub const BATCH_REQUESTS_MAX: usize = 4_096;
 const EXIT_WAL_FAILED: i32 = 70;
 
 type ReplySender = oneshot::Sender<Result<Reply, Error>>;
-
-/// Stops the process: after a failed write or fsync the state on disk is
-/// unknown, so no later write may be acknowledged.
-fn wal_failed(error: &std::io::Error) -> ! {
-    log!(
-        Error,
-        "cannot write the WAL ({error}); stopping so that no lost write is acknowledged"
-    );
-    std::process::exit(EXIT_WAL_FAILED);
-}
-
-/// An answer to a client, sent once what it saw is durable.
-enum Answer {
-    Reply(ReplySender, Result<Reply, Error>),
-    Read(Deferred),
-}
-
-impl Answer {
-    fn send(self) {
-        match self {
-            // The client may have left; nothing to undo.
-            Answer::Reply(sender, reply) => drop(sender.send(reply)),
-            Answer::Read(answer) => answer(),
-        }
-    }
-}
 
 /// What the owner needs from the configuration.
 #[derive(Clone, Debug)]
@@ -76,14 +49,13 @@ pub struct Owner {
     pub(super) metrics: Arc<Metrics>,
     /// Parked long polls, answered when the machine serves or times them out.
     parked: HashMap<WaiterId, ReplySender>,
-    /// Answers of the batch being applied.
-    answers: Vec<Answer>,
-    /// Answers waiting for the WAL to be durable through the given byte,
-    /// in that byte's order.
-    held: VecDeque<(u64, Answer)>,
-    /// Runs the fsyncs (none in memory or with `--fsync never`).
-    fsync: Option<FsyncThread>,
+    /// Answers held until the batch is durable.
+    outbox: Vec<(ReplySender, Result<Reply, Error>)>,
+    /// Read answers held likewise.
+    deferred: Vec<Deferred>,
     last_sync: Instant,
+    /// Written but not fsynced (only with `--fsync batch-ms`).
+    unsynced: bool,
     last_retention: Instant,
     /// Size of the last snapshot, see [`Owner::maybe_snapshot`].
     pub(super) last_snapshot_bytes: u64,
@@ -96,7 +68,6 @@ impl Owner {
         settings: Settings,
         metrics: Arc<Metrics>,
         clock: Clock,
-        fsync: Option<FsyncThread>,
     ) -> Self {
         Owner {
             machine,
@@ -105,10 +76,10 @@ impl Owner {
             settings,
             metrics,
             parked: HashMap::new(),
-            answers: Vec::new(),
-            held: VecDeque::new(),
-            fsync,
+            outbox: Vec::new(),
+            deferred: Vec::new(),
             last_sync: Instant::now(),
+            unsynced: false,
             last_retention: Instant::now(),
             last_snapshot_bytes: 0,
         }
@@ -122,7 +93,7 @@ impl Owner {
         if let Some(deadline_ms) = self.machine.next_deadline_ms() {
             wake = wake.min(self.clock.instant_at(deadline_ms));
         }
-        if let (true, FsyncPolicy::BatchMs(ms)) = (self.unsynced(), self.settings.fsync) {
+        if let (true, FsyncPolicy::BatchMs(ms)) = (self.unsynced, self.settings.fsync) {
             wake = wake.min(self.last_sync + Duration::from_millis(ms));
         }
         wake
@@ -136,7 +107,7 @@ impl Owner {
         for request in batch.drain(..) {
             match request {
                 Request::Command { command, reply } => self.apply(now_ms, command, reply),
-                Request::Read(read) => self.answers.push(Answer::Read(read(&self.machine))),
+                Request::Read(read) => self.deferred.push(read(&self.machine)),
                 Request::CancelWaiter(waiter) => {
                     if self.parked.remove(&waiter).is_some() {
                         self.metrics.waiters_cancelled.fetch_add(1, Relaxed);
@@ -158,7 +129,13 @@ impl Owner {
             self.apply_internal(now_ms, Command::ApplyRetention);
         }
         self.drain_events();
-        self.commit();
+        self.make_durable(false);
+        for (sender, reply) in self.outbox.drain(..) {
+            let _ = sender.send(reply); // the client may have left; nothing to undo
+        }
+        for answer in self.deferred.drain(..) {
+            answer();
+        }
         shutdown
     }
 
@@ -195,7 +172,7 @@ impl Owner {
             }
             _ => {}
         }
-        self.answers.push(Answer::Reply(reply, result));
+        self.outbox.push((reply, result));
     }
 
     /// A command of the server's own (cancel, retention), logged if it did anything.
@@ -257,118 +234,40 @@ impl Owner {
                 parked: false,
                 window_full: false,
             };
-            self.answers
-                .push(Answer::Reply(sender, Ok(Reply::Acquired(acquired))));
+            self.outbox.push((sender, Ok(Reply::Acquired(acquired))));
         }
     }
 
-    /// Records not yet known durable, written or still buffered.
-    fn unsynced(&self) -> bool {
-        self.wal
-            .as_ref()
-            .is_some_and(|wal| wal.durable_bytes() < wal.appended_bytes())
-    }
-
-    /// Ends a batch: holds its answers until its records are durable (with
-    /// `--fsync always`) and writes or syncs what is due.
-    ///
-    /// While an fsync runs, records stay buffered: the next fsync writes
-    /// them all with one write, so a stream of small batches costs one
-    /// write and one fsync per fsync period, not a write per batch.
-    fn commit(&mut self) {
-        let Some(wal) = self.wal.as_ref() else {
-            self.answers.drain(..).for_each(Answer::send);
-            return;
-        };
-        if self.settings.fsync == FsyncPolicy::Always {
-            let through = wal.appended_bytes();
-            self.held
-                .extend(self.answers.drain(..).map(|answer| (through, answer)));
-        } else {
-            self.write();
-            self.answers.drain(..).for_each(Answer::send);
-        }
-        self.start_fsync_if_due();
-        self.release_durable();
-    }
-
-    /// Writes the buffered records to the file (not yet durable).
-    fn write(&mut self) {
-        if let Some(wal) = self.wal.as_mut() {
-            match wal.write() {
-                Ok(bytes) => self.metrics.wal_bytes.fetch_add(bytes, Relaxed),
-                Err(error) => wal_failed(&error),
-            };
-        }
-    }
-
-    /// Writes and starts an fsync of every record so far, unless an fsync
-    /// runs or none is due.
-    fn start_fsync_if_due(&mut self) {
-        let due = match self.settings.fsync {
-            FsyncPolicy::Always => true,
-            FsyncPolicy::BatchMs(ms) => self.last_sync.elapsed() >= Duration::from_millis(ms),
-            FsyncPolicy::Never => false,
-        };
-        let idle = self.fsync.as_ref().is_some_and(|fsync| !fsync.in_flight());
-        if !due || !idle || !self.unsynced() {
-            return;
-        }
-        self.write();
-        let (Some(wal), Some(fsync)) = (self.wal.as_ref(), self.fsync.as_mut()) else {
-            return;
-        };
-        if let Err(error) = fsync.start(wal.sync_job()) {
-            wal_failed(&error);
-        }
-    }
-
-    /// Takes note of a finished fsync: answers what it made durable and
-    /// starts the next one for what was written meanwhile.
-    fn synced(&mut self, synced: Synced) {
+    /// Writes the batch's records and fsyncs per policy (always, if `force`).
+    fn make_durable(&mut self, force: bool) {
         let Some(wal) = self.wal.as_mut() else { return };
-        let through = match synced.result {
-            Ok(through) => through,
-            Err(error) => wal_failed(&error),
-        };
-        self.metrics.fsyncs.fetch_add(1, Relaxed);
-        self.metrics.fsync_seconds.observe(synced.took);
-        self.last_sync = Instant::now();
-        if let Err(error) = wal.synced_through(through) {
-            wal_failed(&error);
+        let sync = force
+            || match self.settings.fsync {
+                FsyncPolicy::Always => wal.has_buffered(),
+                FsyncPolicy::BatchMs(ms) => {
+                    (self.unsynced || wal.has_buffered())
+                        && self.last_sync.elapsed() >= Duration::from_millis(ms)
+                }
+                FsyncPolicy::Never => false,
+            };
+        let started = Instant::now();
+        match wal.commit(sync) {
+            Ok(committed) => {
+                self.metrics.wal_bytes.fetch_add(committed.bytes, Relaxed);
+                if sync {
+                    self.metrics.fsyncs.fetch_add(1, Relaxed);
+                    self.metrics.fsync_seconds.observe(started.elapsed());
+                    self.last_sync = Instant::now();
+                    self.unsynced = false;
+                } else if committed.bytes > 0 {
+                    self.unsynced = true;
+                }
+            }
+            Err(error) => {
+                log!(Error, "cannot write the WAL ({error}); stopping so that no lost write is acknowledged");
+                std::process::exit(EXIT_WAL_FAILED);
+            }
         }
-        self.release_durable();
-        self.start_fsync_if_due();
-    }
-
-    /// Sends the held answers whose records are durable.
-    fn release_durable(&mut self) {
-        let durable = self
-            .wal
-            .as_ref()
-            .map_or(u64::MAX, |wal| wal.durable_bytes());
-        while self
-            .held
-            .front()
-            .is_some_and(|(through, _)| *through <= durable)
-        {
-            let (_, answer) = self.held.pop_front().expect("checked non-empty");
-            answer.send();
-        }
-    }
-
-    /// Writes and fsyncs everything here and now, then answers all.
-    async fn flush(&mut self) {
-        while let Some(fsync) = self.fsync.as_mut().filter(|fsync| fsync.in_flight()) {
-            let synced = fsync.finished().await;
-            self.synced(synced);
-        }
-        self.write();
-        if let Some(Err(error)) = self.wal.as_mut().map(Wal::sync) {
-            wal_failed(&error);
-        }
-        self.held.drain(..).for_each(|(_, answer)| answer.send());
-        self.answers.drain(..).for_each(Answer::send);
     }
 
     /// Answers every parked waiter with nothing, makes the WAL durable and
@@ -389,7 +288,7 @@ impl Owner {
             };
             let _ = sender.send(Ok(Reply::Acquired(acquired)));
         }
-        self.flush().await;
+        self.make_durable(true);
         if self
             .wal
             .as_ref()
@@ -402,8 +301,8 @@ impl Owner {
     }
 }
 
-/// The owner's loop: runs on its shard thread until a shutdown request or
-/// until every sender is gone.
+/// The owner's loop: runs on its thread until a shutdown request or until
+/// every sender is gone.
 pub async fn serve(mut owner: Owner, mut receiver: mpsc::Receiver<Request>) {
     {
         let mut batch = Vec::with_capacity(BATCH_REQUESTS_MAX);
@@ -423,11 +322,6 @@ pub async fn serve(mut owner: Owner, mut receiver: mpsc::Receiver<Request>) {
                     pending = None;
                     owner.finish_snapshot(written);
                 }
-                synced = async { owner.fsync.as_mut().expect("polled only while in flight").finished().await },
-                    if owner.fsync.as_ref().is_some_and(FsyncThread::in_flight) => {
-                    owner.synced(synced);
-                    continue;
-                }
             }
             if let Some(done) = owner.step(&mut batch) {
                 owner.stop(pending.take()).await;
@@ -436,7 +330,6 @@ pub async fn serve(mut owner: Owner, mut receiver: mpsc::Receiver<Request>) {
             }
             if pending.is_none() {
                 pending = owner.maybe_snapshot();
-                owner.release_durable(); // a snapshot syncs the WAL
             }
         }
     }

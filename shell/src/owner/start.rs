@@ -9,10 +9,8 @@ use mamamia_machine::{Command, Limits, Machine};
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
-use super::fsync::FsyncThread;
 use super::run::{self, Owner, Settings};
 use super::{OwnerHandle, Request, REQUEST_QUEUE_LEN};
-use crate::config::FsyncPolicy;
 use crate::log;
 use crate::metrics::Metrics;
 use crate::wal::{FsDir, Record, RecoveryError, Replay, Wal};
@@ -98,11 +96,7 @@ pub fn start(
         let (machine, wal, lock) = recover(&settings, limits)?;
         (machine, Some(wal), Some(lock))
     };
-    let fsync = match (&wal, settings.fsync) {
-        (None, _) | (_, FsyncPolicy::Never) => None,
-        (Some(_), _) => Some(FsyncThread::spawn().map_err(StartError::Io)?),
-    };
-    let mut owner = Owner::new(machine, wal, settings, metrics, Clock::new(0), fsync);
+    let mut owner = Owner::new(machine, wal, settings, metrics, Clock::new(0));
     owner.restart()?;
     let (sender, receiver) = mpsc::channel(REQUEST_QUEUE_LEN);
     let handle = OwnerHandle {

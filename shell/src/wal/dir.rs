@@ -10,17 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use super::mapped::FileBytes;
 
-/// Makes everything appended to one file so far durable, from any thread.
-pub type Syncer = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
-
 /// A file open for appending.
 pub trait AppendFile: Send {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable (fsync).
     fn sync(&mut self) -> io::Result<()>;
-    /// A handle that does what [`AppendFile::sync`] does, usable while
-    /// this file takes more appends (an fsync on another thread).
-    fn syncer(&self) -> io::Result<Syncer>;
     /// Gives back the reserved space past what was appended (see
     /// [`Dir::create`]); the file takes no more appends.
     fn trim(&mut self) -> io::Result<()>;
@@ -76,11 +70,6 @@ impl AppendFile for FsFile {
     fn sync(&mut self) -> io::Result<()> {
         // fdatasync: the file's length is data here, and it is included.
         self.0.sync_data()
-    }
-
-    fn syncer(&self) -> io::Result<Syncer> {
-        let file = self.0.try_clone()?;
-        Ok(Arc::new(move || file.sync_data()))
     }
 
     fn trim(&mut self) -> io::Result<()> {
@@ -282,11 +271,6 @@ impl AppendFile for MemAppendFile {
 
     fn sync(&mut self) -> io::Result<()> {
         self.dir.sync_file(&self.name)
-    }
-
-    fn syncer(&self) -> io::Result<Syncer> {
-        let (dir, name) = (self.dir.clone(), self.name.clone());
-        Ok(Arc::new(move || dir.sync_file(&name)))
     }
 
     fn trim(&mut self) -> io::Result<()> {

@@ -18,7 +18,7 @@ mod tests;
 use std::io;
 use std::sync::Arc;
 
-pub use dir::{Dir, FsDir, MemDir, Syncer, Tear};
+pub use dir::{Dir, FsDir, MemDir, Tear};
 pub use frame::Record;
 pub use recovery::{Collect, Recovered, RecoveryError, Replay};
 
@@ -50,30 +50,8 @@ pub struct Wal {
     buffer: Vec<u8>,
     /// Bytes written since the last snapshot.
     bytes_since_snapshot: u64,
-    /// Bytes written since the server started: a position in the log.
+    /// Bytes written since the server started.
     bytes_total: u64,
-    /// How much of `bytes_total` is known durable.
-    durable_bytes: u64,
-    /// Syncs the open segment from another thread, see [`Wal::sync_job`].
-    syncer: Syncer,
-}
-
-/// An fsync to run on another thread while the WAL takes more records:
-/// when it returns, the first [`SyncJob::through`] bytes are durable.
-pub struct SyncJob {
-    syncer: Syncer,
-    through: u64,
-}
-
-impl SyncJob {
-    pub fn run(&self) -> io::Result<u64> {
-        (self.syncer)()?;
-        Ok(self.through)
-    }
-
-    pub fn through(&self) -> u64 {
-        self.through
-    }
 }
 
 /// A snapshot to write, possibly on another thread: it touches only its
@@ -127,7 +105,6 @@ impl Wal {
         segments.retain(|&first_lsn| first_lsn != next_lsn);
         segments.push(next_lsn);
         let file = start_segment(dir.as_ref(), next_lsn)?;
-        let syncer = file.syncer()?;
         let wal = Wal {
             dir,
             file,
@@ -138,8 +115,6 @@ impl Wal {
             buffer: Vec::new(),
             bytes_since_snapshot: 0,
             bytes_total: 0,
-            durable_bytes: 0,
-            syncer,
         };
         Ok((wal, recovered))
     }
@@ -186,8 +161,8 @@ impl Wal {
         })
     }
 
-    /// Writes every buffered record in one write, without an fsync; see
-    /// [`Wal::sync_job`]. Returns the bytes written.
+    /// Writes every buffered record in one write, without an fsync.
+    /// Returns the bytes written.
     pub fn write(&mut self) -> io::Result<u64> {
         let bytes = self.buffer.len() as u64;
         if bytes > 0 {
@@ -207,42 +182,15 @@ impl Wal {
     /// Fsyncs whatever was written, here and now.
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync()?;
-        self.durable_bytes = self.bytes_total;
         if self.segment_bytes >= SEGMENT_BYTES_TARGET {
             self.rotate()?;
         }
         Ok(())
     }
 
-    /// An fsync of everything written so far, to run on another thread;
-    /// report its result to [`Wal::synced_through`].
-    pub fn sync_job(&self) -> SyncJob {
-        SyncJob {
-            syncer: self.syncer.clone(),
-            through: self.bytes_total,
-        }
-    }
-
-    /// Records that a [`SyncJob`] made the first `through` bytes durable,
-    /// and starts a new segment if the open one is full (which, being
-    /// rare, syncs here).
-    pub fn synced_through(&mut self, through: u64) -> io::Result<()> {
-        self.durable_bytes = self.durable_bytes.max(through);
-        if self.segment_bytes >= SEGMENT_BYTES_TARGET {
-            self.rotate()?;
-        }
-        Ok(())
-    }
-
-    /// Bytes appended so far, written or buffered: a record appended now
-    /// is durable once [`Wal::durable_bytes`] reaches this.
-    pub fn appended_bytes(&self) -> u64 {
-        self.bytes_total + self.buffer.len() as u64
-    }
-
-    /// How much of what was written is known durable.
-    pub fn durable_bytes(&self) -> u64 {
-        self.durable_bytes
+    /// Bytes of records written since the server started.
+    pub fn bytes_total(&self) -> u64 {
+        self.bytes_total
     }
 
     pub fn next_lsn(&self) -> u64 {
@@ -294,10 +242,8 @@ impl Wal {
             return Ok(()); // the open segment is still empty
         }
         self.file.sync()?;
-        self.durable_bytes = self.bytes_total;
         self.file.trim()?;
         self.file = start_segment(self.dir.as_ref(), self.next_lsn)?;
-        self.syncer = self.file.syncer()?;
         self.segments.push(self.next_lsn);
         self.segment_bytes = names::SEGMENT_HEADER_LEN as u64;
         Ok(())
