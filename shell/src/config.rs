@@ -84,9 +84,9 @@ pub struct Config {
     pub owners: u16,
 
     /// Threads that serve connections (default: one per owner). Owner K
-    /// runs on thread K % THREADS beside the connections of that thread;
-    /// more threads parse and render requests in parallel, fewer keep
-    /// requests on their owner's thread (measured faster for small ones).
+    /// runs on thread K % THREADS beside the connections of that thread.
+    /// Fewer threads than owners saves cores; more than owners measured
+    /// slower, since requests then wait on another thread's owner.
     #[arg(long, env = "MAMAMIA_THREADS", value_parser = clap::value_parser!(u16).range(1..=crate::http::THREADS_MAX as i64))]
     pub threads: Option<u16>,
 
