@@ -30,6 +30,63 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Box<RawV
     Box::<RawValue>::deserialize(deserializer).map(Some)
 }
 
+/// Deepest nesting of arrays and objects in a JSON payload. JSON parsers
+/// commonly stop at 128 levels (serde_json's default), so a deeper payload
+/// would be a message its consumers cannot read; half that leaves room for
+/// the reply around it.
+pub const PAYLOAD_JSON_DEPTH_MAX: usize = 64;
+
+/// Checks that any consumer can parse a JSON payload back: nesting within
+/// [`PAYLOAD_JSON_DEPTH_MAX`] and every number within a 64-bit float's
+/// range. `text` is valid JSON (serde_json captured it).
+fn check_json_payload(text: &str) -> Result<(), String> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'"' => {
+                // Skip the string, escapes included.
+                at += 1;
+                while let Some(&inner) = bytes.get(at) {
+                    match inner {
+                        b'\\' => at += 1,
+                        b'"' => break,
+                        _ => {}
+                    }
+                    at += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > PAYLOAD_JSON_DEPTH_MAX {
+                    return Err(format!(
+                        "the payload nests deeper than {PAYLOAD_JSON_DEPTH_MAX} levels"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                while bytes.get(at + 1).is_some_and(|next| {
+                    matches!(next, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                }) {
+                    at += 1;
+                }
+                let number = &text[start..=at];
+                if !number.parse::<f64>().is_ok_and(f64::is_finite) {
+                    return Err(format!(
+                        "the payload number {number} is beyond a 64-bit float's range"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireNewMessage {
@@ -49,7 +106,15 @@ impl WireNewMessage {
     /// The machine's message; `position` names it in errors.
     pub fn into_message(self, position: usize) -> Result<NewMessage, ApiError> {
         let (payload, payload_format) = match (self.payload, self.payload_base64) {
-            (Some(value), None) => (Arc::from(value.get().as_bytes()), PayloadFormat::Json),
+            (Some(value), None) => {
+                if let Err(reason) = check_json_payload(value.get()) {
+                    return Err(ApiError::bad_request(
+                        "invalid_payload",
+                        format!("message {position}: {reason}"),
+                    ));
+                }
+                (Arc::from(value.get().as_bytes()), PayloadFormat::Json)
+            }
             (None, Some(text)) => match BASE64.decode(text.as_bytes()) {
                 Ok(bytes) => (Arc::from(bytes), PayloadFormat::Binary),
                 Err(error) => {
@@ -378,6 +443,38 @@ impl<'a> WireAttempt<'a> {
             ended_at_ms: record.ended_at_ms,
             outcome: record.outcome,
             reason: record.reason.as_deref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn json_payloads_any_consumer_can_parse_back_pass() {
+        for text in [
+            nested(PAYLOAD_JSON_DEPTH_MAX),
+            r#"{"a":[1,-2.5e3,{"b":"[[[[\" 1e999 ]"}],"c":null}"#.to_owned(),
+            "123456789012345678901234567890".to_owned(),
+            "-1e-400".to_owned(),
+            r#""\\""#.to_owned(),
+        ] {
+            assert_eq!(check_json_payload(&text), Ok(()), "{text}");
+        }
+    }
+
+    #[test]
+    fn too_deep_or_out_of_range_json_payloads_are_refused() {
+        let deep = check_json_payload(&nested(PAYLOAD_JSON_DEPTH_MAX + 1)).unwrap_err();
+        assert!(deep.contains("deeper than 64"), "{deep}");
+        for number in ["1e400", "-1e309", r#"{"a":[1E999]}"#] {
+            let error = check_json_payload(number).unwrap_err();
+            assert!(error.contains("beyond a 64-bit float"), "{number}: {error}");
         }
     }
 }

@@ -65,6 +65,22 @@ fn bad_requests_get_their_status_and_change_nothing() {
         400,
         "invalid_json",
     );
+    // Payloads no consumer could parse back: too deep, or out of f64 range.
+    let deep = format!(
+        r#"{{"messages":[{{"payload":{}1{}}}]}}"#,
+        "[".repeat(65),
+        "]".repeat(65)
+    );
+    check(&server, "POST", append, JSON, &deep, 400, "invalid_payload");
+    check(
+        &server,
+        "POST",
+        append,
+        JSON,
+        r#"{"messages":[{"payload":{"n":1e400}}]}"#,
+        400,
+        "invalid_payload",
+    );
     check(
         &server,
         "POST",
