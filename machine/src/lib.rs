@@ -69,6 +69,7 @@
 //! command ends with [`Machine::check_invariants`].
 
 pub mod bugs;
+pub mod bytes;
 mod command;
 mod deadline;
 mod error;

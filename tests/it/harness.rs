@@ -100,6 +100,20 @@ impl Harness {
         })
     }
 
+    /// Creates the log and its group with key ordering.
+    pub fn key_ordered_group(&mut self) {
+        self.run(Command::PutLog {
+            log: self.log.clone(),
+            settings: LogSettings::default(),
+        })
+        .expect("a new log is accepted");
+        self.put_group(GroupSettings {
+            ordering: Some(Ordering::Key),
+            ..GroupSettings::default()
+        })
+        .expect("a key-ordered group is accepted");
+    }
+
     pub fn append_messages(&mut self, messages: Vec<NewMessage>) -> Result<Appended, Error> {
         let reply = self.run(Command::Append {
             log: self.log.clone(),

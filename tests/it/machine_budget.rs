@@ -107,16 +107,7 @@ fn a_key_ordered_group_fills_the_budget_with_key_heads() {
     // Proves the budget counts only what is granted: a message held back
     // by its key is skipped, not counted, and goes out after its key frees.
     let mut h = with_budget(10);
-    h.run(Command::PutLog {
-        log: h.log.clone(),
-        settings: LogSettings::default(),
-    })
-    .unwrap();
-    h.put_group(GroupSettings {
-        ordering: Some(Ordering::Key),
-        ..GroupSettings::default()
-    })
-    .unwrap();
+    h.key_ordered_group();
     let keyed = |key: &str| NewMessage::new("xxx").with_key(key);
     h.append_messages(vec![
         keyed("a"),

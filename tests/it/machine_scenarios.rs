@@ -105,16 +105,7 @@ fn base_offset_held_at_a_gap() {
 fn long_poll_with_key_ordering() {
     // Proves the trace of parked waiters served in order, one message per key.
     let mut h = Harness::default();
-    h.run(Command::PutLog {
-        log: h.log.clone(),
-        settings: LogSettings::default(),
-    })
-    .unwrap();
-    h.put_group(GroupSettings {
-        ordering: Some(Ordering::Key),
-        ..GroupSettings::default()
-    })
-    .unwrap();
+    h.key_ordered_group();
     for (waiter, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
         h.long_poll(name, 2, waiter, 1_000).unwrap();
     }

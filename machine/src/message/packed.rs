@@ -26,6 +26,7 @@ use serde::ser::{SerializeSeq, Serializer};
 
 use super::encoding::{Bytes, StoredVisitor};
 use super::{PayloadFormat, StoredMessage};
+use crate::bytes::ByteReader;
 
 /// A chunk is closed once it holds this many bytes: big enough that the
 /// per-chunk cost vanishes, small enough that the encoder's buffer is no
@@ -171,8 +172,8 @@ impl<'de> Visitor<'de> for Piece<'_> {
     }
 
     fn visit_bytes<E: de::Error>(self, chunk: &[u8]) -> Result<(), E> {
-        let mut reader = Reader { bytes: chunk };
-        while !reader.bytes.is_empty() {
+        let mut reader = ByteReader::new(chunk);
+        while !reader.is_empty() {
             let message =
                 unpack(&mut reader).ok_or_else(|| E::custom("a damaged message chunk"))?;
             (self.0)(message);
@@ -191,12 +192,12 @@ impl<'de> Visitor<'de> for Piece<'_> {
     }
 }
 
-fn unpack(reader: &mut Reader) -> Option<StoredMessage> {
+fn unpack(reader: &mut ByteReader) -> Option<StoredMessage> {
     let flags = reader.u8()?;
     if flags & !(FLAG_JSON | FLAG_KEY | FLAG_HEADERS) != 0 {
         return None;
     }
-    let appended_at_ms = u64::from_le_bytes(reader.take(8)?.try_into().ok()?);
+    let appended_at_ms = reader.u64()?;
     let payload = Arc::from(reader.take32()?);
     let payload_format = if flags & FLAG_JSON != 0 {
         PayloadFormat::Json
@@ -233,38 +234,6 @@ fn unpack(reader: &mut Reader) -> Option<StoredMessage> {
     ))
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        if len > self.bytes.len() {
-            return None;
-        }
-        let (taken, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Some(taken)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn take32(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.take32()?.to_vec()).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,10 +263,10 @@ mod tests {
             pack(message, &mut chunk);
             assert_eq!(chunk.len() - before, packed_len(message));
         }
-        let mut reader = Reader { bytes: &chunk };
+        let mut reader = ByteReader::new(&chunk);
         let read: Vec<StoredMessage> = std::iter::from_fn(|| unpack(&mut reader)).collect();
         assert_eq!(read, messages);
-        assert!(reader.bytes.is_empty());
+        assert!(reader.is_empty());
     }
 
     #[test]
@@ -305,13 +274,11 @@ mod tests {
         let mut chunk = Vec::new();
         pack(&messages()[3], &mut chunk);
         for len in 0..chunk.len() {
-            let mut reader = Reader {
-                bytes: &chunk[..len],
-            };
+            let mut reader = ByteReader::new(&chunk[..len]);
             assert_eq!(unpack(&mut reader), None, "cut at {len}");
         }
         chunk[0] |= 8;
-        assert_eq!(unpack(&mut Reader { bytes: &chunk }), None, "unknown flag");
+        assert_eq!(unpack(&mut ByteReader::new(&chunk)), None, "unknown flag");
     }
 
     #[test]

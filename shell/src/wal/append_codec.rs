@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use mamamia_machine::bytes::ByteReader;
 use mamamia_machine::{Command, LogName, NewMessage, PayloadFormat};
 
 pub fn encode(log: &LogName, messages: &[NewMessage], out: &mut Vec<u8>) {
@@ -75,13 +76,13 @@ fn put_optional(out: &mut Vec<u8>, text: Option<&str>) {
 
 /// Reads what [`encode`] wrote; `None` if the bytes are not such a record.
 pub fn decode(bytes: &[u8]) -> Option<Command> {
-    let mut reader = Reader { bytes };
+    let mut reader = ByteReader::new(bytes);
     let log = LogName::new(std::str::from_utf8(reader.take16()?).ok()?).ok()?;
     let count = reader.u32()? as usize;
     // Each message takes at least 11 bytes (format, payload length, key
     // flag, header count, dedup flag): a count that cannot fit is damage,
     // and must not size an allocation.
-    if count > reader.bytes.len() / 11 {
+    if count > reader.remaining() / 11 {
         return None;
     }
     let mut messages = Vec::with_capacity(count);
@@ -92,13 +93,13 @@ pub fn decode(bytes: &[u8]) -> Option<Command> {
             _ => return None,
         };
         let payload = Arc::from(reader.take32()?);
-        let key = reader.optional()?;
+        let key = optional(&mut reader)?;
         let mut headers = BTreeMap::new();
         for _ in 0..reader.u32()? {
             let name = reader.string()?;
             headers.insert(name, reader.string()?);
         }
-        let dedup_id = reader.optional()?;
+        let dedup_id = optional(&mut reader)?;
         messages.push(NewMessage {
             payload,
             payload_format,
@@ -108,57 +109,16 @@ pub fn decode(bytes: &[u8]) -> Option<Command> {
         });
     }
     reader
-        .bytes
         .is_empty()
         .then_some(Command::Append { log, messages })
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        if len > self.bytes.len() {
-            return None;
-        }
-        let (taken, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Some(taken)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn take16(&mut self) -> Option<&'a [u8]> {
-        let len = self.u16()? as usize;
-        self.take(len)
-    }
-
-    fn take32(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.take32()?.to_vec()).ok()
-    }
-
-    fn optional(&mut self) -> Option<Option<String>> {
-        match self.u8()? {
-            0 => Some(None),
-            1 => Some(Some(self.string()?)),
-            _ => None,
-        }
+/// An optional string: a 0 byte, or a 1 byte and the string.
+fn optional(reader: &mut ByteReader) -> Option<Option<String>> {
+    match reader.u8()? {
+        0 => Some(None),
+        1 => Some(Some(reader.string()?)),
+        _ => None,
     }
 }
 
