@@ -35,6 +35,10 @@ struct Args {
     /// Write a self-contained HTML report to this file.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Threads of the load generator. One leaves the most CPU to a server
+    /// on the same machine; more can drive a server elsewhere harder.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    client_threads: u16,
 }
 
 fn main() -> ExitCode {
@@ -81,13 +85,14 @@ fn run(args: Args) -> Result<bool, String> {
         Some(path) => Some(read_report(path)?),
         None => None,
     };
-    let report = mamamia_bench::run::run(&target, &scenarios, |result| {
-        // The progress line is gone by now; this keeps a record in logs.
-        eprintln!(
-            "bench: {} done in {:.1} s",
-            result.scenario.name, result.seconds
-        );
-    })?;
+    let report =
+        mamamia_bench::run::run(&target, &scenarios, args.client_threads.into(), |result| {
+            // The progress line is gone by now; this keeps a record in logs.
+            eprintln!(
+                "bench: {} done in {:.1} s",
+                result.scenario.name, result.seconds
+            );
+        })?;
     println!("{}", table::summary(&report));
     if let Some(earlier) = &earlier {
         println!("{}", table::compare(&report, earlier));

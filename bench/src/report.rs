@@ -13,6 +13,9 @@ pub struct Report {
     /// The internal server's fsync policy, when the bench started it.
     #[serde(default)]
     pub fsync: Option<String>,
+    /// Threads of the load generator's runtime (absent in older reports).
+    #[serde(default)]
+    pub client_threads: Option<usize>,
     pub results: Vec<ScenarioResult>,
 }
 

@@ -67,6 +67,9 @@ pub fn summary(report: &Report) -> String {
     if let Some(fsync) = &report.fsync {
         let _ = write!(text, ", fsync {fsync}");
     }
+    if let Some(threads) = report.client_threads {
+        let _ = write!(text, ", {threads} client thread(s)");
+    }
     let _ = writeln!(text, "\n{}", header());
     for result in &report.results {
         let _ = writeln!(text, "{}", row(result));

@@ -20,7 +20,7 @@ const SMALL_CONFIG: &str = r#"{"scenarios": [
 
 fn run_small() -> Report {
     let scenarios = scenario::parse(SMALL_CONFIG).expect("the test config is valid");
-    mamamia_bench::run::run(&crate::server::target(), &scenarios, |_| {})
+    mamamia_bench::run::run(&crate::server::target(), &scenarios, 1, |_| {})
         .expect("the bench reaches its server")
 }
 
@@ -120,6 +120,7 @@ fn synthetic_report() -> Report {
     Report {
         target: "internal".into(),
         fsync: Some("always".into()),
+        client_threads: Some(1),
         results: vec![
             result("1x1 per-message", 1, 1, 1, 5_000.0, None, None),
             result("1x1 batched", 1, 1, 100, 80_000.0, None, None),
