@@ -31,6 +31,16 @@ const EXIT_WAL_FAILED: i32 = 70;
 
 type ReplySender = oneshot::Sender<Result<Reply, Error>>;
 
+/// Stops the process: after a failed write or fsync the state on disk is
+/// unknown, so no later write may be acknowledged.
+pub(super) fn wal_failed(error: &std::io::Error) -> ! {
+    log!(
+        Error,
+        "cannot write the WAL ({error}); stopping so that no lost write is acknowledged"
+    );
+    std::process::exit(EXIT_WAL_FAILED);
+}
+
 /// What the owner needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -263,10 +273,7 @@ impl Owner {
                     self.unsynced = true;
                 }
             }
-            Err(error) => {
-                log!(Error, "cannot write the WAL ({error}); stopping so that no lost write is acknowledged");
-                std::process::exit(EXIT_WAL_FAILED);
-            }
+            Err(error) => wal_failed(&error),
         }
     }
 

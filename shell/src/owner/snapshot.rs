@@ -33,12 +33,11 @@ impl Owner {
         }
         let started = Instant::now();
         let state = super::state::encode(&self.machine);
+        // Starting a snapshot fsyncs the WAL and creates a segment: after a
+        // failure there, what is on disk is unknown (fsyncgate), so stop.
         let job = match wal.begin_snapshot() {
             Ok(job) => job,
-            Err(error) => {
-                log!(Warn, "snapshot failed: {error}");
-                return None;
-            }
+            Err(error) => super::run::wal_failed(&error),
         };
         self.last_snapshot_bytes = state.len() as u64;
         log!(

@@ -59,7 +59,8 @@ pub struct OwnerTask {
 
 impl OwnerTask {
     /// Runs the owner on the current runtime; the returned future resolves
-    /// when it has stopped (after a shutdown request, durably).
+    /// when it has stopped (after a shutdown request, durably). A panic
+    /// exits the process at once, whether or not anyone awaits that future.
     pub fn spawn(self) -> impl std::future::Future<Output = ()> {
         let OwnerTask {
             owner,
@@ -70,7 +71,8 @@ impl OwnerTask {
             let _lock = lock;
             run::serve(owner, receiver).await;
         });
-        async move {
+        let (stopped, has_stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
             if let Err(error) = running.await {
                 if error.is_panic() {
                     // A bug. Serving on without the machine helps nobody; the
@@ -79,6 +81,10 @@ impl OwnerTask {
                     std::process::exit(EXIT_OWNER_PANICKED);
                 }
             }
+            let _ = stopped.send(());
+        });
+        async move {
+            let _ = has_stopped.await;
         }
     }
 }

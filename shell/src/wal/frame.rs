@@ -30,6 +30,16 @@ const ENCODING_JSON: u8 = 1;
 /// An append in the binary form of [`super::append_codec`].
 const ENCODING_APPEND: u8 = 2;
 
+/// Bytes of the smallest frame: header and body prefix, an empty command.
+pub const FRAME_LEN_MIN: usize = FRAME_HEADER_LEN + BODY_PREFIX_LEN;
+
+/// The lsn a frame at the start of `bytes` claims, unchecked: a cheap
+/// filter before [`decode`] checks the whole frame.
+pub fn lsn_of(bytes: &[u8]) -> Option<u64> {
+    let field = bytes.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + 8)?;
+    Some(u64::from_le_bytes(field.try_into().ok()?))
+}
+
 /// Largest body a frame may claim. A request body is at most a few MiB, and
 /// its JSON command a few times that; anything larger is corruption, not a
 /// record, and must not make recovery allocate it.

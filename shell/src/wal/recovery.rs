@@ -209,7 +209,15 @@ fn read_segment(
     let mut lsn = first_lsn;
     loop {
         let damage = match frame::decode(&bytes[offset..]) {
-            Decoded::End => return Ok(lsn),
+            Decoded::End => {
+                if is_last && offset < bytes.len() {
+                    // Reserved space of the run that crashed: the next run
+                    // writes to a new segment, so give it back.
+                    drop(bytes); // a mapping must not outlive the bytes it maps
+                    dir.truncate(name, offset as u64)?;
+                }
+                return Ok(lsn);
+            }
             Decoded::Frame { record, frame_len } => {
                 if record.lsn != lsn {
                     return Err(corrupt(
@@ -232,7 +240,7 @@ fn read_segment(
         if !is_last {
             return Err(corrupt(name, offset, damage));
         }
-        if let Some(later) = later_valid_frame(&bytes, offset + 1) {
+        if let Some(later) = later_valid_frame(&bytes, offset + 1, lsn) {
             return Err(corrupt(
                 name,
                 offset,
@@ -252,13 +260,20 @@ fn read_segment(
 }
 
 /// The offset of the first valid frame at or after `from`, if any: damage
-/// followed by intact records is not a torn tail.
-fn later_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
-    // A frame's length is never zero; skipping those offsets keeps a long
-    // zero run (reserved space) from being scanned once per offset.
+/// followed by intact records is not a torn tail. `lsn` is the record the
+/// damage stands in place of; a later one cannot be numbered below it.
+pub(super) fn later_valid_frame(bytes: &[u8], from: usize, lsn: u64) -> Option<usize> {
+    let records_max = (bytes.len().saturating_sub(from) / frame::FRAME_LEN_MIN) as u64;
+    let plausible = lsn..=lsn.saturating_add(records_max);
+    // Only a candidate numbered like a later record pays for a checksum:
+    // with reserved zeros behind it, nearly any length fits in the file,
+    // and checksumming each would cost minutes on a large torn batch. A
+    // frame's length is never zero, so zero runs are skipped outright.
     (from..bytes.len()).find(|&offset| {
-        bytes[offset..].iter().take(4).any(|&byte| byte != 0)
-            && matches!(frame::decode(&bytes[offset..]), Decoded::Frame { .. })
+        let candidate = &bytes[offset..];
+        candidate.iter().take(4).any(|&byte| byte != 0)
+            && frame::lsn_of(candidate).is_some_and(|found| plausible.contains(&found))
+            && matches!(frame::decode(candidate), Decoded::Frame { .. })
     })
 }
 

@@ -3,6 +3,7 @@
 use mamamia_machine::{Command, LogName, NewMessage};
 
 use super::frame::Decoded;
+use super::recovery::later_valid_frame;
 use super::*;
 
 fn append(number: u64) -> Command {
@@ -230,14 +231,18 @@ fn an_unfinished_snapshot_file_is_removed() {
 fn reserved_space_reads_as_a_clean_end_and_closed_segments_give_it_back() {
     let dir = MemDir::default();
     write(&dir, 2, 3, 0);
-    let open_segment = names::segment(0);
-    let reserved = dir.len(&open_segment).unwrap();
+    let crashed = names::segment(0);
+    assert!(
+        dir.read(&crashed).unwrap().ends_with(&[0; 64]),
+        "the segment ends in reserved zeros"
+    );
+    let written = dir.len(&crashed).unwrap() - trailing_zeros(&dir.read(&crashed).unwrap());
     let (mut wal, recovered) = open(&dir);
     check_prefix(&recovered, 6);
     assert!(recovered.warnings.is_empty(), "{:?}", recovered.warnings);
     assert!(
-        dir.read(&open_segment).unwrap().ends_with(&[0; 64]),
-        "the segment ends in reserved zeros ({reserved} bytes)"
+        dir.len(&crashed).unwrap() <= written + 8,
+        "recovery gives back the reserved space of the run that stopped"
     );
     // Recovery opened segment 6. The second snapshot closes and trims it;
     // the first keeps it on disk.
@@ -306,4 +311,53 @@ fn an_outsized_batch_does_not_pin_its_buffer() {
     assert!(wal.buffer.capacity() <= BUFFER_KEPT_BYTES);
     let (_, recovered) = open(&dir);
     assert_eq!(recovered.records.len(), 1, "the batch itself was written");
+}
+
+fn trailing_zeros(bytes: &[u8]) -> usize {
+    bytes.iter().rev().take_while(|&&byte| byte == 0).count()
+}
+
+#[test]
+fn a_large_torn_batch_is_truncated_and_what_came_before_kept() {
+    let dir = MemDir::default();
+    let (mut wal, _) = open(&dir);
+    let batch = Command::Append {
+        log: LogName::new("orders").unwrap(),
+        messages: (0..2_000)
+            .map(|n| NewMessage::new(vec![n as u8; 100]))
+            .collect(),
+    };
+    wal.append(0, &append(0));
+    wal.commit(true).unwrap();
+    wal.append(1, &batch);
+    wal.commit(false).unwrap();
+    drop(wal);
+    dir.crash(Tear::Garbage {
+        keep: 150_000,
+        garbage: 40,
+    });
+    let (_, recovered) = open(&dir);
+    assert_eq!(
+        recovered.next_lsn, 1,
+        "the torn batch is cut, record 0 kept"
+    );
+    assert!(recovered.warnings[0].contains("truncated a torn tail"));
+}
+
+#[test]
+fn only_candidates_numbered_like_a_later_record_count_as_one() {
+    let mut bytes = vec![0xEE; 3];
+    let at = bytes.len();
+    frame::encode(5, 1, &append(5), &mut bytes);
+    bytes.extend_from_slice(&[0; 64]);
+    assert_eq!(
+        later_valid_frame(&bytes, 0, 4),
+        Some(at),
+        "record 5 may follow damage at 4"
+    );
+    assert_eq!(
+        later_valid_frame(&bytes, 0, 6),
+        None,
+        "record 5 cannot follow damage at 6"
+    );
 }
