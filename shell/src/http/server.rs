@@ -94,10 +94,13 @@ impl OtherThreads {
             inboxes: Vec::with_capacity(owners.len()),
             threads: Vec::with_capacity(owners.len()),
         };
-        for (position, owners) in owners.into_iter().enumerate() {
+        // Every runtime first: failing then leaves no thread behind.
+        let runtimes = (0..owners.len())
+            .map(|_| thread_runtime())
+            .collect::<std::io::Result<Vec<_>>>()?;
+        for (position, (owners, runtime)) in owners.into_iter().zip(runtimes).enumerate() {
             let (inbox, mut handoffs) = mpsc::unbounded_channel::<Handoff>();
             let connections = connections.clone();
-            let runtime = thread_runtime()?;
             let thread = std::thread::Builder::new()
                 .name(format!("mamamia-{}", position + 1))
                 .spawn(move || {

@@ -37,10 +37,17 @@ impl Owners {
         &self.shards
     }
 
-    /// Stops every owner; resolves when all WALs are durable.
+    /// Stops every owner, all at once (each takes a final snapshot);
+    /// resolves when all WALs are durable.
     pub async fn shutdown(&self) {
-        for owner in self.shards.iter() {
-            owner.shutdown().await;
+        let stopping: Vec<_> = self
+            .shards
+            .iter()
+            .cloned()
+            .map(|owner| tokio::spawn(async move { owner.shutdown().await }))
+            .collect();
+        for owner in stopping {
+            let _ = owner.await; // an owner that is gone has nothing left to flush
         }
     }
 }
