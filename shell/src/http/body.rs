@@ -125,6 +125,16 @@ pub async fn require_json<T: DeserializeOwned>(
         .ok_or_else(|| ApiError::bad_request("invalid_json", "the request needs a JSON body"))
 }
 
+/// The JSON body, or the type's default when there is none (settings
+/// where every field is optional).
+pub async fn json_or_default<T: DeserializeOwned + Default>(
+    parts: &Parts,
+    body: Incoming,
+    limits: &BodyLimits,
+) -> Result<T, ApiError> {
+    Ok(read_json(parts, body, limits).await?.unwrap_or_default())
+}
+
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response {
     let body = serde_json::to_vec(value)
         .expect("reply types always serialize: plain data with string keys");

@@ -24,9 +24,7 @@ pub async fn put_group(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let (log, group) = parse_group_path(log, group)?;
-    let settings: GroupSettings = body::read_json(parts, body, &app.body_limits)
-        .await?
-        .unwrap_or_default();
+    let settings: GroupSettings = body::json_or_default(parts, body, &app.body_limits).await?;
     let owner = app.owner(&log);
     match owner
         .command(Command::PutGroup {
@@ -141,11 +139,7 @@ pub async fn settle(
         })
         .await??
     {
-        Reply::Settled { results } => {
-            let results: Vec<WireItemResult> =
-                results.iter().map(WireItemResult::of_settle).collect();
-            Ok(body::json(StatusCode::OK, &json!({ "results": results })))
-        }
+        Reply::Settled { results } => Ok(item_results(&results, WireItemResult::of_settle)),
         other => Err(unexpected(other)),
     }
 }
@@ -177,11 +171,7 @@ pub async fn extend(
         lease_ms: body.lease_ms,
     };
     match owner.command(command).await?? {
-        Reply::Extended { results } => {
-            let results: Vec<WireItemResult> =
-                results.iter().map(WireItemResult::of_extend).collect();
-            Ok(body::json(StatusCode::OK, &json!({ "results": results })))
-        }
+        Reply::Extended { results } => Ok(item_results(&results, WireItemResult::of_extend)),
         other => Err(unexpected(other)),
     }
 }
@@ -206,4 +196,10 @@ pub async fn release(
         Reply::Released { count } => Ok(body::json(StatusCode::OK, &json!({ "released": count }))),
         other => Err(unexpected(other)),
     }
+}
+
+/// The answer to a settle or extend: one result per item, in order.
+fn item_results<T>(results: &[T], of: fn(&T) -> WireItemResult) -> Response {
+    let results: Vec<WireItemResult> = results.iter().map(of).collect();
+    body::json(StatusCode::OK, &json!({ "results": results }))
 }

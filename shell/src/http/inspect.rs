@@ -42,9 +42,7 @@ pub async fn redrive(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let (log, group) = parse_group_path(log, group)?;
-    let body: RedriveBody = body::read_json(parts, body, &app.body_limits)
-        .await?
-        .unwrap_or_default();
+    let body: RedriveBody = body::json_or_default(parts, body, &app.body_limits).await?;
     let owner = app.owner(&log);
     let command = Command::Redrive {
         log,

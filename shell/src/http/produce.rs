@@ -59,9 +59,7 @@ pub async fn put_log(
     body: Incoming,
 ) -> Result<Response, ApiError> {
     let log = parse_name(log, LogName::new)?;
-    let settings: LogSettings = body::read_json(parts, body, &app.body_limits)
-        .await?
-        .unwrap_or_default();
+    let settings: LogSettings = body::json_or_default(parts, body, &app.body_limits).await?;
     let owner = app.owner(&log);
     match owner.command(Command::PutLog { log, settings }).await?? {
         Reply::LogPut { created } => Ok(created_or_ok(created)),
