@@ -262,14 +262,14 @@ impl Owner {
             };
         let started = Instant::now();
         match wal.commit(sync) {
-            Ok(committed) => {
-                self.metrics.wal_bytes.fetch_add(committed.bytes, Relaxed);
+            Ok(bytes) => {
+                self.metrics.wal_bytes.fetch_add(bytes, Relaxed);
                 if sync {
                     self.metrics.fsyncs.fetch_add(1, Relaxed);
                     self.metrics.fsync_seconds.observe(started.elapsed());
                     self.last_sync = Instant::now();
                     self.unsynced = false;
-                } else if committed.bytes > 0 {
+                } else if bytes > 0 {
                     self.unsynced = true;
                 }
             }

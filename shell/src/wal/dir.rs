@@ -205,13 +205,6 @@ impl MemDir {
             .expect("no MemDir user panics while holding the lock")
     }
 
-    fn sync_file(&self, name: &str) -> io::Result<()> {
-        let mut files = self.files();
-        let file = files.get_mut(name).ok_or(io::ErrorKind::NotFound)?;
-        file.synced_len = file.data.len();
-        Ok(())
-    }
-
     /// Simulates a power cut: each file keeps its synced bytes, and the
     /// unsynced rest is treated as `tear` says.
     pub fn crash(&self, tear: Tear) {
@@ -270,7 +263,10 @@ impl AppendFile for MemAppendFile {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.dir.sync_file(&self.name)
+        let mut files = self.dir.files();
+        let file = files.get_mut(&self.name).ok_or(io::ErrorKind::NotFound)?;
+        file.synced_len = file.data.len();
+        Ok(())
     }
 
     fn trim(&mut self) -> io::Result<()> {

@@ -82,13 +82,6 @@ pub struct Mark {
     next_lsn: u64,
 }
 
-/// What one commit did, for metrics.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Committed {
-    pub bytes: u64,
-    pub synced: bool,
-}
-
 impl Wal {
     /// Recovers the directory into `replay` and opens a fresh segment for
     /// new records.
@@ -150,15 +143,13 @@ impl Wal {
     }
 
     /// Writes every buffered record in one write, then fsyncs if `sync`.
-    pub fn commit(&mut self, sync: bool) -> io::Result<Committed> {
+    /// Returns the bytes written.
+    pub fn commit(&mut self, sync: bool) -> io::Result<u64> {
         let bytes = self.write()?;
         if sync {
             self.sync()?;
         }
-        Ok(Committed {
-            bytes,
-            synced: sync,
-        })
+        Ok(bytes)
     }
 
     /// Writes every buffered record in one write, without an fsync.
