@@ -311,33 +311,31 @@ impl Owner {
 /// The owner's loop: runs on its thread until a shutdown request or until
 /// every sender is gone.
 pub async fn serve(mut owner: Owner, mut receiver: mpsc::Receiver<Request>) {
-    {
-        let mut batch = Vec::with_capacity(BATCH_REQUESTS_MAX);
-        // A snapshot being written on its own thread, at most one at a time.
-        let mut pending: Option<SnapshotDone> = None;
-        loop {
-            let wake = owner.next_wake();
-            tokio::select! {
-                count = receiver.recv_many(&mut batch, BATCH_REQUESTS_MAX) => {
-                    if count == 0 {
-                        owner.stop(pending.take()).await;
-                        return;
-                    }
-                }
-                _ = tokio::time::sleep_until(wake.into()) => {}
-                written = async { pending.as_mut().expect("polled only while pending").await }, if pending.is_some() => {
-                    pending = None;
-                    owner.finish_snapshot(written);
+    let mut batch = Vec::with_capacity(BATCH_REQUESTS_MAX);
+    // A snapshot being written on its own thread, at most one at a time.
+    let mut pending: Option<SnapshotDone> = None;
+    loop {
+        let wake = owner.next_wake();
+        tokio::select! {
+            count = receiver.recv_many(&mut batch, BATCH_REQUESTS_MAX) => {
+                if count == 0 {
+                    owner.stop(pending.take()).await;
+                    return;
                 }
             }
-            if let Some(done) = owner.step(&mut batch) {
-                owner.stop(pending.take()).await;
-                let _ = done.send(());
-                return;
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            written = async { pending.as_mut().expect("polled only while pending").await }, if pending.is_some() => {
+                pending = None;
+                owner.finish_snapshot(written);
             }
-            if pending.is_none() {
-                pending = owner.maybe_snapshot();
-            }
+        }
+        if let Some(done) = owner.step(&mut batch) {
+            owner.stop(pending.take()).await;
+            let _ = done.send(());
+            return;
+        }
+        if pending.is_none() {
+            pending = owner.maybe_snapshot();
         }
     }
 }

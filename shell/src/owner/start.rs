@@ -1,5 +1,5 @@
 //! Starting the owner: recover the machine from snapshot + WAL tail, cancel
-//! the waiters of the previous run, and hand the owner to its shard thread.
+//! the waiters of the previous run, and hand the owner to its server thread.
 
 use std::fmt;
 use std::fs::File;
@@ -49,7 +49,7 @@ impl fmt::Display for StartError {
 /// Exit code when the owner panicked.
 const EXIT_OWNER_PANICKED: i32 = 70;
 
-/// A recovered owner, ready to run on its shard thread's runtime.
+/// A recovered owner, ready to run on its server thread's runtime.
 pub struct OwnerTask {
     owner: Owner,
     receiver: mpsc::Receiver<Request>,
