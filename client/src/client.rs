@@ -6,12 +6,13 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::types::{
     Appended, DeadLetter, GroupState, ItemResult, Lease, LogState, Message, NewMessage, Settlement,
+    WireNewMessage,
 };
 
 /// A handle to one server; cheap to clone, connections are pooled.
@@ -82,7 +83,7 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), Error> {
-        let (status, bytes) = self.send(method, path, body).await?;
+        let (status, bytes) = self.send(method, path, body.map(json_body)).await?;
         Ok((
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -93,7 +94,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), Error> {
         let mut request = Request::builder()
             .method(method)
@@ -102,9 +103,9 @@ impl Client {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let body = match body {
-            Some(value) => {
+            Some(json) => {
                 request = request.header("content-type", "application/json");
-                Full::new(Bytes::from(value.to_string()))
+                Full::new(Bytes::from(json))
             }
             None => Full::new(Bytes::new()),
         };
@@ -130,7 +131,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
     ) -> Result<T, Error> {
         let (status, bytes) = self.send(method, path, body).await?;
         if !status.is_success() {
@@ -151,12 +152,15 @@ impl Client {
     }
 
     pub async fn append(&self, log: &str, messages: &[NewMessage]) -> Result<Appended, Error> {
-        let messages: Vec<Value> = messages.iter().map(NewMessage::to_wire).collect();
-        let body = json!({ "messages": messages });
+        #[derive(Serialize)]
+        struct Body<'a> {
+            messages: Vec<WireNewMessage<'a>>,
+        }
+        let messages = messages.iter().map(NewMessage::to_wire).collect();
         self.call(
             Method::POST,
             &format!("/v1/logs/{log}/messages"),
-            Some(&body),
+            Some(json_body(&Body { messages })),
         )
         .await
     }
@@ -186,7 +190,11 @@ impl Client {
     /// Creates or configures a log; true when it was created.
     pub async fn put_log(&self, log: &str, settings: &Value) -> Result<bool, Error> {
         let answer: Value = self
-            .call(Method::PUT, &format!("/v1/logs/{log}"), Some(settings))
+            .call(
+                Method::PUT,
+                &format!("/v1/logs/{log}"),
+                Some(json_body(settings)),
+            )
             .await?;
         Ok(answer["created"] == true)
     }
@@ -194,7 +202,9 @@ impl Client {
     /// Creates or configures a group; true when it was created.
     pub async fn put_group(&self, log: &str, group: &str, settings: &Value) -> Result<bool, Error> {
         let path = format!("/v1/logs/{log}/groups/{group}");
-        let answer: Value = self.call(Method::PUT, &path, Some(settings)).await?;
+        let answer: Value = self
+            .call(Method::PUT, &path, Some(json_body(settings)))
+            .await?;
         Ok(answer["created"] == true)
     }
 
@@ -214,16 +224,24 @@ impl Client {
         struct Acquired {
             leases: Vec<Lease>,
         }
-        let mut body = json!({ "consumer": consumer, "max": options.max });
-        if let Some(lease_ms) = options.lease_ms {
-            body["lease_ms"] = lease_ms.into();
+        #[derive(Serialize)]
+        struct Body<'a> {
+            consumer: &'a str,
+            max: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            lease_ms: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            wait_ms: Option<u64>,
         }
-        if let Some(wait_ms) = options.wait_ms {
-            body["wait_ms"] = wait_ms.into();
-        }
+        let body = Body {
+            consumer,
+            max: options.max,
+            lease_ms: options.lease_ms,
+            wait_ms: options.wait_ms,
+        };
         let path = format!("/v1/logs/{log}/groups/{group}/acquire");
         Ok(self
-            .call::<Acquired>(Method::POST, &path, Some(&body))
+            .call::<Acquired>(Method::POST, &path, Some(json_body(&body)))
             .await?
             .leases)
     }
@@ -234,10 +252,14 @@ impl Client {
         group: &str,
         settlements: &[Settlement],
     ) -> Result<Vec<ItemResult>, Error> {
-        let body = json!({ "settlements": settlements });
+        #[derive(Serialize)]
+        struct Body<'a> {
+            settlements: &'a [Settlement],
+        }
+        let body = json_body(&Body { settlements });
         let path = format!("/v1/logs/{log}/groups/{group}/settle");
         Ok(self
-            .call::<Results>(Method::POST, &path, Some(&body))
+            .call::<Results>(Method::POST, &path, Some(body))
             .await?
             .results)
     }
@@ -250,17 +272,28 @@ impl Client {
         leases: &[(u64, String)],
         lease_ms: Option<u64>,
     ) -> Result<Vec<ItemResult>, Error> {
-        let leases: Vec<Value> = leases
-            .iter()
-            .map(|(index, token)| json!({ "index": index, "token": token }))
-            .collect();
-        let mut body = json!({ "leases": leases });
-        if let Some(lease_ms) = lease_ms {
-            body["lease_ms"] = lease_ms.into();
+        #[derive(Serialize)]
+        struct LeaseRef<'a> {
+            index: u64,
+            token: &'a str,
         }
+        #[derive(Serialize)]
+        struct Body<'a> {
+            leases: Vec<LeaseRef<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            lease_ms: Option<u64>,
+        }
+        let leases = leases
+            .iter()
+            .map(|(index, token)| LeaseRef {
+                index: *index,
+                token,
+            })
+            .collect();
+        let body = json_body(&Body { leases, lease_ms });
         let path = format!("/v1/logs/{log}/groups/{group}/extend");
         Ok(self
-            .call::<Results>(Method::POST, &path, Some(&body))
+            .call::<Results>(Method::POST, &path, Some(body))
             .await?
             .results)
     }
@@ -305,11 +338,19 @@ impl Client {
             None => json!({}),
         };
         let path = format!("/v1/logs/{log}/groups/{group}/dead/redrive");
-        let answer: Value = self.call(Method::POST, &path, Some(&body)).await?;
+        let answer: Value = self
+            .call(Method::POST, &path, Some(json_body(&body)))
+            .await?;
         answer["redriven"]
             .as_u64()
             .ok_or_else(|| Error::Decode("no redriven count".into()))
     }
+}
+
+/// A request body as JSON text. Serializing these shapes cannot fail: they
+/// hold only strings, numbers and JSON values, with string keys.
+fn json_body(body: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(body).expect("request bodies serialize")
 }
 
 #[derive(Deserialize)]

@@ -56,25 +56,35 @@ impl NewMessage {
         self
     }
 
-    pub(crate) fn to_wire(&self) -> Value {
-        let mut wire = serde_json::Map::new();
-        match &self.payload {
-            Payload::Json(value) => wire.insert("payload".into(), value.clone()),
-            Payload::Binary(bytes) => {
-                wire.insert("payload_base64".into(), BASE64.encode(bytes).into())
-            }
+    /// The message as the API takes it, borrowed: nothing is copied but
+    /// the base64 text of a binary payload.
+    pub(crate) fn to_wire(&self) -> WireNewMessage<'_> {
+        let (payload, payload_base64) = match &self.payload {
+            Payload::Json(value) => (Some(value), None),
+            Payload::Binary(bytes) => (None, Some(BASE64.encode(bytes))),
         };
-        if let Some(key) = &self.key {
-            wire.insert("key".into(), key.clone().into());
+        WireNewMessage {
+            payload,
+            payload_base64,
+            key: self.key.as_deref(),
+            headers: &self.headers,
+            dedup_id: self.dedup_id.as_deref(),
         }
-        if !self.headers.is_empty() {
-            wire.insert("headers".into(), serde_json::json!(self.headers));
-        }
-        if let Some(dedup_id) = &self.dedup_id {
-            wire.insert("dedup_id".into(), dedup_id.clone().into());
-        }
-        Value::Object(wire)
     }
+}
+
+#[derive(Serialize)]
+pub(crate) struct WireNewMessage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dedup_id: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -141,12 +151,53 @@ impl TryFrom<WireMessage> for Message {
 
 /// A leased message.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "WireLease")]
 pub struct Lease {
     pub token: String,
     pub attempt: u32,
     pub expires_at_ms: u64,
-    #[serde(flatten)]
     pub message: Message,
+}
+
+/// A lease as the API sends it: the lease's fields beside the message's.
+/// Spelled out rather than `#[serde(flatten)]`, which buffers every field
+/// of every lease into an intermediate map first.
+#[derive(Deserialize)]
+struct WireLease {
+    token: String,
+    attempt: u32,
+    expires_at_ms: u64,
+    index: u64,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    payload_base64: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    appended_at_ms: u64,
+}
+
+impl TryFrom<WireLease> for Lease {
+    type Error = String;
+
+    fn try_from(wire: WireLease) -> Result<Self, String> {
+        let message = Message::try_from(WireMessage {
+            index: wire.index,
+            payload: wire.payload,
+            payload_base64: wire.payload_base64,
+            key: wire.key,
+            headers: wire.headers,
+            appended_at_ms: wire.appended_at_ms,
+        })?;
+        Ok(Lease {
+            token: wire.token,
+            attempt: wire.attempt,
+            expires_at_ms: wire.expires_at_ms,
+            message,
+        })
+    }
 }
 
 impl Lease {
@@ -235,4 +286,57 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub reason: Option<String>,
     pub dead_at_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_lease_decodes_with_its_message_fields_beside_its_own() {
+        let lease: Lease = serde_json::from_value(json!({
+            "token": "7-3", "attempt": 2, "expires_at_ms": 900,
+            "index": 41, "payload_base64": "AAEC", "key": "k",
+            "headers": {"h": "v"}, "appended_at_ms": 5, "added_later": true
+        }))
+        .unwrap();
+        assert_eq!(lease.token, "7-3");
+        assert_eq!((lease.attempt, lease.expires_at_ms), (2, 900));
+        assert_eq!(lease.index(), 41);
+        assert_eq!(lease.message.payload, Payload::Binary(vec![0, 1, 2]));
+        assert_eq!(lease.message.key.as_deref(), Some("k"));
+        assert_eq!(lease.message.headers["h"], "v");
+        assert_eq!(lease.message.appended_at_ms, 5);
+    }
+
+    #[test]
+    fn a_lease_keeps_a_json_payload_and_refuses_bad_base64() {
+        let json_lease = json!({
+            "token": "1", "attempt": 1, "expires_at_ms": 1,
+            "index": 0, "payload": {"n": [1, 2]}, "key": null, "headers": {},
+            "appended_at_ms": 0
+        });
+        let lease: Lease = serde_json::from_value(json_lease.clone()).unwrap();
+        assert_eq!(lease.message.payload, Payload::Json(json!({"n": [1, 2]})));
+
+        let mut bad = json_lease;
+        bad["payload_base64"] = "not base64!".into();
+        assert!(serde_json::from_value::<Lease>(bad).is_err());
+    }
+
+    #[test]
+    fn a_new_message_sends_only_the_fields_it_has() {
+        let plain = serde_json::to_value(NewMessage::binary(vec![255]).to_wire()).unwrap();
+        assert_eq!(plain, json!({"payload_base64": "/w=="}));
+
+        let full = NewMessage::json(json!([1]))
+            .with_key("k")
+            .with_header("h", "v")
+            .with_dedup_id("d");
+        assert_eq!(
+            serde_json::to_value(full.to_wire()).unwrap(),
+            json!({"payload": [1], "key": "k", "headers": {"h": "v"}, "dedup_id": "d"})
+        );
+    }
 }
