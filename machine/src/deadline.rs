@@ -37,7 +37,7 @@ pub(crate) enum Timer {
 /// duplicates are folded. Folding sorts, so it is kept rare.
 const STALE_SLACK: usize = 64;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Bucket {
     /// Sorted in reverse firing order while `sorted`, so the next is last.
     timers: Vec<Timer>,
@@ -45,7 +45,7 @@ struct Bucket {
     live: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Deadlines {
     buckets: BTreeMap<u64, Bucket>,
 }

@@ -106,7 +106,7 @@ impl LogSettings {
 }
 
 /// Remembered `dedup_id`s, oldest first, bounded by count and age.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct DedupWindow {
     /// `(appended_at_ms, dedup_id, index)` in append order.
     order: VecDeque<(u64, Arc<str>, u64)>,
@@ -171,7 +171,7 @@ pub struct Duplicate {
 }
 
 /// One log and its consumer groups.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Log {
     pub name: LogName,
     pub config: LogConfig,

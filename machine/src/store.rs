@@ -1,6 +1,7 @@
 //! A log's retained messages, in blocks.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -8,7 +9,9 @@ use crate::error::Error;
 use crate::message::{packed, Message, StoredMessage};
 
 /// The retained messages of a log: indices `first_index..next_index`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Cloning is cheap: the clone shares every block until one side changes
+/// it (see [`Blocks`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct MessageStore {
     first_index: u64,
     /// Message `first_index + i` at position `i`.
@@ -87,11 +90,15 @@ const BLOCK_LEN: usize = 4096;
 /// touches all of its capacity: at 40 bytes a message that idle half could
 /// cost up to 0.4 times the payload of 100-byte messages. Blocks bound the
 /// spare room to one block, and growing never copies messages.
-#[derive(Debug, Default)]
+///
+/// Blocks are shared, copy on write: a clone (a snapshot being written on
+/// another thread) costs a pointer per block, and afterwards only the
+/// first and last blocks, the ones that change, are copied, once.
+#[derive(Clone, Debug, Default)]
 struct Blocks {
     /// Each holds `BLOCK_LEN` slots; all are full but the last, and the
     /// first has lost its `front_dropped` oldest messages.
-    blocks: VecDeque<VecDeque<StoredMessage>>,
+    blocks: VecDeque<Arc<VecDeque<StoredMessage>>>,
     front_dropped: usize,
     len: usize,
 }
@@ -115,17 +122,16 @@ impl Blocks {
             n => blocks.blocks[n - 1].len(),
         };
         if slots_used(self) == BLOCK_LEN {
-            self.blocks.push_back(VecDeque::with_capacity(BLOCK_LEN));
+            self.blocks
+                .push_back(Arc::new(VecDeque::with_capacity(BLOCK_LEN)));
         }
-        self.blocks
-            .back_mut()
-            .expect("a block with room")
-            .push_back(message);
+        let last = self.blocks.back_mut().expect("a block with room");
+        Arc::make_mut(last).push_back(message);
         self.len += 1;
     }
 
     fn pop_front(&mut self) -> Option<StoredMessage> {
-        let first = self.blocks.front_mut()?;
+        let first = Arc::make_mut(self.blocks.front_mut()?);
         let message = first.pop_front().expect("blocks are never empty");
         self.front_dropped += 1;
         if first.is_empty() {
@@ -137,7 +143,7 @@ impl Blocks {
     }
 
     fn pop_back(&mut self) -> Option<StoredMessage> {
-        let last = self.blocks.back_mut()?;
+        let last = Arc::make_mut(self.blocks.back_mut()?);
         let message = last.pop_back().expect("blocks are never empty");
         if last.is_empty() {
             self.blocks.pop_back();
@@ -150,7 +156,7 @@ impl Blocks {
     }
 
     fn iter(&self) -> impl Iterator<Item = &StoredMessage> + Clone {
-        self.blocks.iter().flatten()
+        self.blocks.iter().flat_map(|block| block.iter())
     }
 }
 
@@ -219,6 +225,41 @@ mod tests {
         assert_eq!(
             (blocks.len(), blocks.blocks.len(), blocks.front_dropped),
             (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn a_clone_shares_blocks_and_neither_side_sees_the_others_changes() {
+        let mut original = Blocks::default();
+        for n in 0..(3 * BLOCK_LEN + 7) as u64 {
+            original.push(message(n));
+        }
+        original.pop_front();
+        let frozen = original.clone();
+        let frozen_contents = contents(&frozen);
+
+        for n in 0..10 {
+            original.push(message(1_000_000 + n));
+            original.pop_front();
+        }
+        assert_eq!(
+            contents(&frozen),
+            frozen_contents,
+            "the clone stays as it was"
+        );
+        assert_eq!(
+            contents(&original),
+            frozen_contents[10..]
+                .iter()
+                .copied()
+                .chain(1_000_000..1_000_010)
+                .collect::<Vec<_>>()
+        );
+        // Only the first and last blocks changed, so only they were copied.
+        let shared = |at: usize| Arc::ptr_eq(&original.blocks[at], &frozen.blocks[at]);
+        assert_eq!(
+            (shared(0), shared(1), shared(2), shared(3)),
+            (false, true, true, false)
         );
     }
 }

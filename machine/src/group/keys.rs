@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct KeyQueue {
     /// Unsettled indices with this key, ascending.
     pending: VecDeque<u64>,
@@ -18,7 +18,7 @@ struct KeyQueue {
 
 /// Only looked up by key, never iterated, so the hash map cannot leak its
 /// order into the machine's output.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct KeyQueues {
     queues: HashMap<Arc<str>, KeyQueue>,
 }

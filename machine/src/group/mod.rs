@@ -96,7 +96,7 @@ struct Counts {
     backoff: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Group {
     pub name: GroupName,
     pub config: GroupConfig,

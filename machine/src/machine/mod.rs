@@ -32,7 +32,12 @@ struct Waiter {
 }
 
 /// The broker's state machine. See the crate documentation for the contract.
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// A clone is an independent machine with the same future. It is cheap in
+/// the messages, whose blocks it shares copy-on-write, and linear in the
+/// rest (leases, timers, dedup ids): the shell clones the machine to
+/// serialize a snapshot on another thread.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "Snapshot")]
 pub struct Machine {
     limits: Limits,

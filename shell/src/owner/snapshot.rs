@@ -1,20 +1,28 @@
 //! Snapshots: when to take one, and writing it off the owner thread.
 //!
-//! The owner serializes the machine (it must: nothing else may read it),
-//! then a helper thread writes and fsyncs the file while the owner goes on
-//! with new requests, whose records go to a fresh segment. Only once the
-//! file is durable does the WAL delete what it replaces.
+//! The owner clones the machine, which is cheap (the clone shares the
+//! message blocks, copy on write), and a helper thread serializes the
+//! clone and writes and fsyncs the file while the owner goes on with new
+//! requests, whose records go to a fresh segment. Only once the file is
+//! durable does the WAL delete what it replaces.
 
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::run::Owner;
 use crate::log;
 
-/// Resolves when the helper thread has written a snapshot: its lsn.
-pub type SnapshotDone = oneshot::Receiver<io::Result<u64>>;
+/// Resolves when the helper thread has written a snapshot.
+pub type SnapshotDone = oneshot::Receiver<io::Result<Written>>;
+
+/// A snapshot the helper thread wrote.
+pub struct Written {
+    lsn: u64,
+    bytes: u64,
+    took: Duration,
+}
 
 impl Owner {
     /// Starts a snapshot once the WAL written since the last one is over
@@ -31,27 +39,33 @@ impl Owner {
         if wal.bytes_since_snapshot() < threshold {
             return None;
         }
-        let started = Instant::now();
-        let state = super::state::encode(&self.machine);
         // Starting a snapshot fsyncs the WAL and creates a segment: after a
         // failure there, what is on disk is unknown (fsyncgate), so stop.
         let job = match wal.begin_snapshot() {
             Ok(job) => job,
             Err(error) => super::run::wal_failed(&error),
         };
-        self.last_snapshot_bytes = state.len() as u64;
+        let cloned = Instant::now();
+        let machine = self.machine.clone();
         log!(
             Debug,
-            "snapshot of {} bytes at record {} serialized in {:?}",
-            state.len(),
+            "snapshot at record {} cloned in {:?}",
             job.lsn(),
-            started.elapsed()
+            cloned.elapsed()
         );
         let (done, written) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("mamamia-snapshot".to_owned())
             .spawn(move || {
-                let _ = done.send(job.write(&state));
+                let started = Instant::now();
+                let state = super::state::encode(&machine);
+                drop(machine);
+                let written = job.write(&state).map(|lsn| Written {
+                    lsn,
+                    bytes: state.len() as u64,
+                    took: started.elapsed(),
+                });
+                let _ = done.send(written);
             });
         match spawned {
             Ok(_) => Some(written),
@@ -65,18 +79,22 @@ impl Owner {
     /// Takes note of a snapshot the helper thread wrote (or failed to).
     pub(super) fn finish_snapshot(
         &mut self,
-        written: Result<io::Result<u64>, oneshot::error::RecvError>,
+        written: Result<io::Result<Written>, oneshot::error::RecvError>,
     ) {
         let Some(wal) = self.wal.as_mut() else { return };
         match written {
-            Ok(Ok(lsn)) => match wal.finish_snapshot(lsn) {
-                Ok(()) => log!(
-                    Info,
-                    "snapshot of {} bytes at record {lsn} written",
-                    self.last_snapshot_bytes
-                ),
-                Err(error) => log!(Warn, "cannot drop files older than snapshot {lsn}: {error}"),
-            },
+            Ok(Ok(Written { lsn, bytes, took })) => {
+                self.last_snapshot_bytes = bytes;
+                match wal.finish_snapshot(lsn) {
+                    Ok(()) => log!(
+                        Info,
+                        "snapshot of {bytes} bytes at record {lsn} written in {took:?}"
+                    ),
+                    Err(error) => {
+                        log!(Warn, "cannot drop files older than snapshot {lsn}: {error}")
+                    }
+                }
+            }
             // Not fatal: the WAL still holds everything; a later one retries.
             Ok(Err(error)) => log!(Warn, "snapshot failed: {error}"),
             Err(_) => log!(Warn, "the snapshot writer stopped without an answer"),

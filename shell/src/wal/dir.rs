@@ -42,7 +42,7 @@ pub trait Dir: Send + Sync {
     fn remove(&self, name: &str) -> io::Result<()>;
     /// Replaces a file's whole content so that a crash leaves either the
     /// old content or the new one, never a mix (temp file, fsync, rename).
-    fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
+    fn write_atomic(&self, name: &str, parts: &[&[u8]]) -> io::Result<()>;
     /// Makes creations, renames and removals durable.
     fn sync_dir(&self) -> io::Result<()>;
 }
@@ -122,10 +122,12 @@ impl Dir for FsDir {
         fs::remove_file(self.path.join(name))
     }
 
-    fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    fn write_atomic(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
         let temporary = self.path.join(format!("{name}.tmp"));
         let mut file = File::create(&temporary)?;
-        file.write_all(bytes)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
         file.sync_all()?;
         fs::rename(&temporary, self.path.join(name))?;
         self.sync_dir()
@@ -317,10 +319,11 @@ impl Dir for MemDir {
         Ok(())
     }
 
-    fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    fn write_atomic(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+        let data = parts.concat();
         let file = MemFile {
-            data: bytes.to_vec(),
-            synced_len: bytes.len(),
+            synced_len: data.len(),
+            data,
             preallocated: 0,
         };
         self.files().insert(name.to_owned(), file);

@@ -65,8 +65,9 @@ impl SnapshotJob {
     /// Writes the snapshot atomically; returns its lsn for
     /// [`Wal::finish_snapshot`].
     pub fn write(&self, state: &[u8]) -> io::Result<u64> {
-        let bytes = recovery::encode_snapshot(self.lsn, state);
-        self.dir.write_atomic(&names::snapshot(self.lsn), &bytes)?;
+        let header = recovery::snapshot_header(self.lsn, state);
+        self.dir
+            .write_atomic(&names::snapshot(self.lsn), &[&header, state])?;
         Ok(self.lsn)
     }
 

@@ -219,7 +219,7 @@ fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
 fn an_unfinished_snapshot_file_is_removed() {
     let dir = MemDir::default();
     write(&dir, 1, 1, 0);
-    dir.write_atomic("snapshot-00000000000000000009.snap.tmp", b"half")
+    dir.write_atomic("snapshot-00000000000000000009.snap.tmp", &[b"half"])
         .unwrap();
     let (_, recovered) = open(&dir);
     assert_eq!(recovered.next_lsn, 1);
