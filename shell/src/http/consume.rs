@@ -200,6 +200,10 @@ pub async fn release(
 
 /// The answer to a settle or extend: one result per item, in order.
 fn item_results<T>(results: &[T], of: fn(&T) -> WireItemResult) -> Response {
-    let results: Vec<WireItemResult> = results.iter().map(of).collect();
-    body::json(StatusCode::OK, &json!({ "results": results }))
+    #[derive(serde::Serialize)]
+    struct Answer {
+        results: Vec<WireItemResult>,
+    }
+    let results = results.iter().map(of).collect();
+    body::json(StatusCode::OK, &Answer { results })
 }

@@ -10,7 +10,8 @@ use mamamia_machine::{
     AttemptRecord, DeadLetter, ExtendResult, ExtendStatus, Lease, LeaseToken, Message, NewMessage,
     PayloadFormat, Refusal, SettleOutcome, SettleResult, SettleStatus, Settlement,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
@@ -238,76 +239,83 @@ pub struct RedriveBody {
 
 // ----- replies -----
 
-/// A message's payload as the API shows it: the JSON value it was
-/// appended as, or base64 for binary.
-#[derive(Serialize)]
-pub struct WirePayload {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload_base64: Option<String>,
-}
-
-impl WirePayload {
-    fn of(message: &Message) -> Self {
-        let json = match message.payload_format() {
-            PayloadFormat::Json => std::str::from_utf8(message.payload())
-                .ok()
-                .and_then(|text| RawValue::from_string(text.to_owned()).ok()),
-            PayloadFormat::Binary => None,
-        };
-        match json {
-            Some(value) => WirePayload {
-                payload: Some(value),
-                payload_base64: None,
-            },
-            None => WirePayload {
-                payload: None,
-                payload_base64: Some(BASE64.encode(message.payload())),
-            },
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct WireMessage<'a> {
-    pub index: u64,
-    #[serde(flatten)]
-    payload: WirePayload,
-    key: Option<&'a str>,
-    headers: &'a BTreeMap<String, String>,
-    appended_at_ms: u64,
-}
+/// A message as the API shows it. Its fields, and a lease's, are written
+/// one by one rather than through `#[serde(flatten)]`, which serializes
+/// through a map: an acquire reply writes them for every lease.
+pub struct WireMessage<'a>(&'a Message);
 
 impl<'a> WireMessage<'a> {
     pub fn of(message: &'a Message) -> Self {
-        WireMessage {
-            index: message.index(),
-            payload: WirePayload::of(message),
-            key: message.key(),
-            headers: message.headers(),
-            appended_at_ms: message.appended_at_ms(),
+        WireMessage(message)
+    }
+
+    const FIELDS: usize = 5;
+
+    /// Writes the message's fields into `fields`: the payload as the JSON
+    /// value it was appended as, or base64 for binary.
+    fn write<S: SerializeStruct>(&self, fields: &mut S) -> Result<(), S::Error> {
+        let message = self.0;
+        fields.serialize_field("index", &message.index())?;
+        match json_payload(message) {
+            Some(json) => fields.serialize_field("payload", json)?,
+            None => {
+                let base64 = base64::display::Base64Display::new(message.payload(), &BASE64);
+                fields.serialize_field("payload_base64", &Display(&base64))?
+            }
         }
+        fields.serialize_field("key", &message.key())?;
+        fields.serialize_field("headers", message.headers())?;
+        fields.serialize_field("appended_at_ms", &message.appended_at_ms())
     }
 }
 
-#[derive(Serialize)]
-pub struct WireLease<'a> {
-    token: String,
-    attempt: u32,
-    expires_at_ms: u64,
-    #[serde(flatten)]
-    message: WireMessage<'a>,
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut fields = serializer.serialize_struct("Message", Self::FIELDS)?;
+        self.write(&mut fields)?;
+        fields.end()
+    }
 }
+
+/// The payload of a JSON message, borrowed. The append checked it; a
+/// payload that somehow is not JSON goes out as base64 rather than as
+/// broken JSON.
+fn json_payload(message: &Message) -> Option<&RawValue> {
+    match message.payload_format() {
+        PayloadFormat::Json => std::str::from_utf8(message.payload())
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok()),
+        PayloadFormat::Binary => None,
+    }
+}
+
+pub struct WireLease<'a>(&'a Lease);
 
 impl<'a> WireLease<'a> {
     pub fn of(lease: &'a Lease) -> Self {
-        WireLease {
-            token: lease.token.to_string(),
-            attempt: lease.attempt,
-            expires_at_ms: lease.expires_at_ms,
-            message: WireMessage::of(&lease.message),
-        }
+        WireLease(lease)
+    }
+}
+
+impl Serialize for WireLease<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let lease = self.0;
+        let mut fields = serializer.serialize_struct("Lease", 3 + WireMessage::FIELDS)?;
+        fields.serialize_field("token", &Display(&lease.token))?;
+        fields.serialize_field("attempt", &lease.attempt)?;
+        fields.serialize_field("expires_at_ms", &lease.expires_at_ms)?;
+        WireMessage(&lease.message).write(&mut fields)?;
+        fields.end()
+    }
+}
+
+/// A value written as the string its `Display` gives, straight into the
+/// output rather than through a `String`.
+struct Display<'a, T>(&'a T);
+
+impl<T: std::fmt::Display> Serialize for Display<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
     }
 }
 
