@@ -12,7 +12,7 @@ use serde_json::json;
 use super::body::{self, Response};
 use super::error::{parse_group_path, parse_name, ApiError};
 use super::produce::{created_or_ok, unexpected};
-use super::wire::{parse_token, AcquireBody, ExtendBody, SettleBody, WireItemResult, WireLease};
+use super::wire::{acquired_json, AcquireBody, ExtendBody, SettleBody, WireItemResult};
 use super::App;
 use crate::owner::OwnerHandle;
 
@@ -96,22 +96,11 @@ pub async fn acquire(
     let reply = owner.command(command).await;
     guard.waiter = None; // answered: nothing parked remains
     match reply?? {
-        Reply::Acquired(acquired) => {
-            // A struct, not `json!`: JSON payloads go out as raw text.
-            #[derive(serde::Serialize)]
-            struct Answer<'a> {
-                leases: Vec<WireLease<'a>>,
-                window_full: bool,
-            }
-            let leases = acquired.leases.iter().map(WireLease::of).collect();
-            Ok(body::json(
-                StatusCode::OK,
-                &Answer {
-                    leases,
-                    window_full: acquired.window_full,
-                },
-            ))
-        }
+        Reply::Acquired(acquired) => Ok(body::respond(
+            StatusCode::OK,
+            "application/json",
+            acquired_json(&acquired),
+        )),
         other => Err(unexpected(other)),
     }
 }
@@ -155,11 +144,11 @@ pub async fn extend(
     let body: ExtendBody = body::require_json(parts, body, &app.body_limits).await?;
     let leases = body
         .leases
-        .iter()
+        .into_iter()
         .map(|lease| {
             Ok(LeaseRef {
                 index: lease.index,
-                token: parse_token(&lease.token)?,
+                token: lease.token.parse()?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

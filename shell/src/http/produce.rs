@@ -74,7 +74,11 @@ pub async fn get_message(app: &App, log: &str, index: &str) -> Result<Response, 
     let message = owner
         .read(move |machine| machine.message(&log, index))
         .await??;
-    Ok(body::json(StatusCode::OK, &WireMessage::of(&message)))
+    Ok(body::respond(
+        StatusCode::OK,
+        "application/json",
+        WireMessage::of(&message).to_json(),
+    ))
 }
 
 pub fn created_or_ok(created: bool) -> Response {

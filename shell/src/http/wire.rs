@@ -3,14 +3,14 @@
 //! is an error rather than a silently ignored option.
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use base64::Engine;
 use mamamia_machine::{
-    AttemptRecord, DeadLetter, ExtendResult, ExtendStatus, Lease, LeaseToken, Message, NewMessage,
-    PayloadFormat, Refusal, SettleOutcome, SettleResult, SettleStatus, Settlement,
+    Acquired, AttemptRecord, DeadLetter, ExtendResult, ExtendStatus, LeaseToken, Message,
+    NewMessage, PayloadFormat, Refusal, SettleOutcome, SettleResult, SettleStatus, Settlement,
 };
-use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -170,7 +170,7 @@ pub enum WireOutcome {
 #[serde(deny_unknown_fields)]
 pub struct WireSettlement {
     pub index: u64,
-    pub token: String,
+    pub token: WireToken,
     pub outcome: WireOutcome,
     #[serde(default)]
     pub delay_ms: Option<u64>,
@@ -184,15 +184,40 @@ pub struct SettleBody {
     pub settlements: Vec<WireSettlement>,
 }
 
-pub fn parse_token(text: &str) -> Result<LeaseToken, ApiError> {
-    text.parse().map_err(|_| {
-        ApiError::bad_request("invalid_token", format!("{text:?} is not a lease token"))
-    })
+/// A lease token as a request names it, parsed as the body is read: a
+/// settle names a hundred, and keeping each as a `String` first cost an
+/// allocation apiece. Text that is no token is kept for the error.
+pub struct WireToken(Result<LeaseToken, String>);
+
+impl WireToken {
+    pub fn parse(self) -> Result<LeaseToken, ApiError> {
+        self.0.map_err(|text| {
+            ApiError::bad_request("invalid_token", format!("{text:?} is not a lease token"))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for WireToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = WireToken;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a lease token string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WireToken, E> {
+                Ok(WireToken(text.parse().map_err(|_| text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 impl WireSettlement {
     pub fn into_settlement(self) -> Result<Settlement, ApiError> {
-        let token = parse_token(&self.token)?;
+        let token = self.token.parse()?;
         let outcome = match (self.outcome, self.delay_ms, self.reason) {
             (WireOutcome::Processed, None, None) => SettleOutcome::Processed,
             (WireOutcome::Retry, delay_ms, reason) => SettleOutcome::Retry { delay_ms, reason },
@@ -219,7 +244,7 @@ impl WireSettlement {
 #[serde(deny_unknown_fields)]
 pub struct WireLeaseRef {
     pub index: u64,
-    pub token: String,
+    pub token: WireToken,
 }
 
 #[derive(Deserialize)]
@@ -239,9 +264,11 @@ pub struct RedriveBody {
 
 // ----- replies -----
 
-/// A message as the API shows it. Its fields, and a lease's, are written
-/// one by one rather than through `#[serde(flatten)]`, which serializes
-/// through a map: an acquire reply writes them for every lease.
+/// A message as the API shows it, written as JSON text directly: an
+/// acquire reply holds up to a hundred leases, and through serde each
+/// base64 payload and token went through `Display`, a string escaper and
+/// `#[serde(flatten)]`'s map. Only the key and headers, which can need
+/// escaping, go through serde_json.
 pub struct WireMessage<'a>(&'a Message);
 
 impl<'a> WireMessage<'a> {
@@ -249,33 +276,52 @@ impl<'a> WireMessage<'a> {
         WireMessage(message)
     }
 
-    const FIELDS: usize = 5;
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.json_len_hint());
+        out.push(b'{');
+        self.write_fields(&mut out).expect(WRITING_TO_A_VEC);
+        out.push(b'}');
+        out
+    }
 
-    /// Writes the message's fields into `fields`: the payload as the JSON
-    /// value it was appended as, or base64 for binary.
-    fn write<S: SerializeStruct>(&self, fields: &mut S) -> Result<(), S::Error> {
+    fn json_len_hint(&self) -> usize {
+        self.0.payload().len() * 4 / 3 + 128
+    }
+
+    /// The message's fields, without braces: the payload as the JSON value
+    /// it was appended as, or base64 for binary.
+    fn write_fields(&self, out: &mut Vec<u8>) -> io::Result<()> {
         let message = self.0;
-        fields.serialize_field("index", &message.index())?;
+        write!(out, "\"index\":{}", message.index())?;
         match json_payload(message) {
-            Some(json) => fields.serialize_field("payload", json)?,
+            Some(json) => {
+                out.extend_from_slice(b",\"payload\":");
+                out.extend_from_slice(json.get().as_bytes());
+            }
             None => {
-                let base64 = base64::display::Base64Display::new(message.payload(), &BASE64);
-                fields.serialize_field("payload_base64", &Display(&base64))?
+                out.extend_from_slice(b",\"payload_base64\":\"");
+                let start = out.len();
+                out.resize(
+                    start
+                        + base64::encoded_len(message.payload().len(), true)
+                            .expect("a payload's base64 fits in memory"),
+                    0,
+                );
+                BASE64
+                    .encode_slice(message.payload(), &mut out[start..])
+                    .expect("sized for the encoding");
+                out.push(b'"');
             }
         }
-        fields.serialize_field("key", &message.key())?;
-        fields.serialize_field("headers", message.headers())?;
-        fields.serialize_field("appended_at_ms", &message.appended_at_ms())
+        out.extend_from_slice(b",\"key\":");
+        serde_json::to_writer(&mut *out, &message.key())?;
+        out.extend_from_slice(b",\"headers\":");
+        serde_json::to_writer(&mut *out, message.headers())?;
+        write!(out, ",\"appended_at_ms\":{}", message.appended_at_ms())
     }
 }
 
-impl Serialize for WireMessage<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut fields = serializer.serialize_struct("Message", Self::FIELDS)?;
-        self.write(&mut fields)?;
-        fields.end()
-    }
-}
+const WRITING_TO_A_VEC: &str = "writing to a Vec cannot fail";
 
 /// The payload of a JSON message, borrowed. The append checked it; a
 /// payload that somehow is not JSON goes out as base64 rather than as
@@ -289,24 +335,35 @@ fn json_payload(message: &Message) -> Option<&RawValue> {
     }
 }
 
-pub struct WireLease<'a>(&'a Lease);
-
-impl<'a> WireLease<'a> {
-    pub fn of(lease: &'a Lease) -> Self {
-        WireLease(lease)
-    }
+/// The answer to an acquire: `{"leases":[...],"window_full":...}`, each
+/// lease's own fields beside its message's.
+pub fn acquired_json(acquired: &Acquired) -> Vec<u8> {
+    let hint: usize = acquired
+        .leases
+        .iter()
+        .map(|lease| WireMessage(&lease.message).json_len_hint() + 64)
+        .sum();
+    let mut out = Vec::with_capacity(hint + 64);
+    write_acquired(acquired, &mut out).expect(WRITING_TO_A_VEC);
+    out
 }
 
-impl Serialize for WireLease<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let lease = self.0;
-        let mut fields = serializer.serialize_struct("Lease", 3 + WireMessage::FIELDS)?;
-        fields.serialize_field("token", &Display(&lease.token))?;
-        fields.serialize_field("attempt", &lease.attempt)?;
-        fields.serialize_field("expires_at_ms", &lease.expires_at_ms)?;
-        WireMessage(&lease.message).write(&mut fields)?;
-        fields.end()
+fn write_acquired(acquired: &Acquired, out: &mut Vec<u8>) -> io::Result<()> {
+    out.extend_from_slice(b"{\"leases\":[");
+    for (position, lease) in acquired.leases.iter().enumerate() {
+        if position > 0 {
+            out.push(b',');
+        }
+        // A token's text is `lt` and hex digits: nothing to escape.
+        write!(
+            out,
+            "{{\"token\":\"{}\",\"attempt\":{},\"expires_at_ms\":{},",
+            lease.token, lease.attempt, lease.expires_at_ms
+        )?;
+        WireMessage(&lease.message).write_fields(out)?;
+        out.push(b'}');
     }
+    write!(out, "],\"window_full\":{}}}", acquired.window_full)
 }
 
 /// A value written as the string its `Display` gives, straight into the
@@ -431,7 +488,7 @@ impl<'a> WireDeadLetter<'a> {
 #[derive(Serialize)]
 pub struct WireAttempt<'a> {
     attempt: u32,
-    token: String,
+    token: Display<'a, LeaseToken>,
     consumer: &'a str,
     leased_at_ms: u64,
     expires_at_ms: u64,
@@ -444,7 +501,7 @@ impl<'a> WireAttempt<'a> {
     pub fn of(record: &'a AttemptRecord) -> Self {
         WireAttempt {
             attempt: record.attempt,
-            token: record.token.to_string(),
+            token: Display(&record.token),
             consumer: record.consumer.as_str(),
             leased_at_ms: record.leased_at_ms,
             expires_at_ms: record.expires_at_ms,
@@ -458,6 +515,83 @@ impl<'a> WireAttempt<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mamamia_machine::{Acquire, Command, ConsumerName, GroupName, LogName, Machine, Reply};
+    use serde_json::{json, Value};
+
+    /// Two messages, binary with a key and headers that need escaping,
+    /// and JSON, acquired at once.
+    fn acquired() -> Acquired {
+        let mut machine = Machine::default();
+        let log = LogName::new("orders").unwrap();
+        let binary = NewMessage {
+            key: Some("say \"hi\"\n".to_owned()),
+            headers: BTreeMap::from([("tab\t".to_owned(), "ü/\\".to_owned())]),
+            ..NewMessage::new(vec![0u8, 1, 2, 255])
+        };
+        let json = NewMessage {
+            payload_format: PayloadFormat::Json,
+            ..NewMessage::new(r#"{"x": [1, 2.5, "\u00e9"]}"#)
+        };
+        let append = Command::Append {
+            log: log.clone(),
+            messages: vec![binary, json],
+        };
+        machine.handle(3, append).unwrap();
+        let acquire = Acquire {
+            log,
+            group: GroupName::new("billing").unwrap(),
+            consumer: ConsumerName::new("worker").unwrap(),
+            max: 10,
+            lease_ms: Some(1_000),
+            wait: None,
+        };
+        match machine.handle(5, Command::Acquire(acquire)) {
+            Ok(Reply::Acquired(acquired)) => acquired,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_acquire_answer_is_json_with_each_lease_beside_its_message() {
+        let acquired = acquired();
+        let text = acquired_json(&acquired);
+        let answer: Value = serde_json::from_slice(&text).unwrap();
+        let token = |at: usize| acquired.leases[at].token.to_string();
+        assert_eq!(
+            answer,
+            json!({
+                "leases": [
+                    {
+                        "token": token(0), "attempt": 1, "expires_at_ms": 1_005,
+                        "index": 0, "payload_base64": "AAEC/w==",
+                        "key": "say \"hi\"\n", "headers": {"tab\t": "ü/\\"},
+                        "appended_at_ms": 3
+                    },
+                    {
+                        "token": token(1), "attempt": 1, "expires_at_ms": 1_005,
+                        "index": 1, "payload": {"x": [1, 2.5, "é"]},
+                        "key": null, "headers": {}, "appended_at_ms": 3
+                    }
+                ],
+                "window_full": false
+            })
+        );
+    }
+
+    #[test]
+    fn a_message_alone_has_the_same_fields_as_in_a_lease() {
+        let acquired = acquired();
+        for lease in &acquired.leases {
+            let alone: Value =
+                serde_json::from_slice(&WireMessage::of(&lease.message).to_json()).unwrap();
+            let answer: Value = serde_json::from_slice(&acquired_json(&acquired)).unwrap();
+            let mut in_lease = answer["leases"][lease.index as usize].clone();
+            for field in ["token", "attempt", "expires_at_ms"] {
+                in_lease.as_object_mut().unwrap().remove(field);
+            }
+            assert_eq!(alone, in_lease);
+        }
+    }
 
     fn nested(depth: usize) -> String {
         format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
