@@ -329,6 +329,19 @@ pub async fn serve(mut owner: Owner, mut receiver: mpsc::Receiver<Request>) {
                 owner.finish_snapshot(written);
             }
         }
+        if !batch.is_empty() {
+            // Let the connections that became readable meanwhile hand in
+            // their requests too: they then share this batch's fsync rather
+            // than wait for the next one. A yield costs one non-blocking
+            // poll of the sockets.
+            tokio::task::yield_now().await;
+            while batch.len() < BATCH_REQUESTS_MAX {
+                match receiver.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+        }
         if let Some(done) = owner.step(&mut batch) {
             owner.stop(pending.take()).await;
             let _ = done.send(());
