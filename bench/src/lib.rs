@@ -12,7 +12,8 @@
 //! - [`run`]: one run over a target; [`rest_mode`] and [`workers`] drive a
 //!   server through the client crate, [`machine_mode`] the machine.
 //! - [`report`]: the raw results (`--json`); [`table`] the terminal
-//!   summary and `--compare`; [`html`] the self-contained report.
+//!   summary and `--compare`; [`html`] the self-contained report;
+//!   [`server_work`] the fsyncs, requests and CPU behind each result.
 
 pub mod chart;
 pub mod html;
@@ -25,6 +26,7 @@ pub mod rest_mode;
 pub mod run;
 pub mod scenario;
 pub mod server;
+pub mod server_work;
 pub mod table;
 pub mod workers;
 

@@ -70,6 +70,7 @@ pub fn run(scenario: &Scenario) -> ScenarioResult {
         abandoned: 0,
         baseline_per_second: Some(baseline_per_second),
         server: None,
+        work: None,
         correctness: Correctness {
             produced: msgs,
             settled_once: if verified { msgs } else { 0 },

@@ -50,6 +50,10 @@ pub struct ScenarioResult {
     /// Server CPU and memory, when the bench started the server.
     #[serde(default)]
     pub server: Option<ServerUsage>,
+    /// Fsyncs, requests and CPU behind the result (absent in older reports
+    /// and in `--machine` runs).
+    #[serde(default)]
+    pub work: Option<ServerWork>,
     pub correctness: Correctness,
 }
 
@@ -86,6 +90,46 @@ pub struct ServerUsage {
     /// CPU time over wall time: 200 means two cores busy.
     pub cpu_percent: f64,
     pub rss_bytes_max: u64,
+}
+
+/// What the server and the load generator did during one scenario.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerWork {
+    pub fsyncs: u64,
+    pub fsync_mean_us: f64,
+    /// HTTP requests the server answered.
+    pub requests: u64,
+    /// When the server runs on this machine.
+    pub server_cpu_seconds: Option<f64>,
+    pub client_cpu_seconds: Option<f64>,
+}
+
+/// [`ServerWork`] per message settled and per second: what both the
+/// terminal table and the HTML report show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkRates {
+    pub fsyncs_per_second: f64,
+    pub messages_per_fsync: f64,
+    pub fsync_mean_us: f64,
+    pub requests_per_message: f64,
+    pub server_cpu_us_per_message: Option<f64>,
+    pub client_cpu_us_per_message: Option<f64>,
+}
+
+impl ScenarioResult {
+    pub fn work_rates(&self) -> Option<WorkRates> {
+        let work = self.work.as_ref()?;
+        let msgs = self.scenario.msgs.max(1) as f64;
+        let per_message_us = |seconds: Option<f64>| seconds.map(|seconds| seconds / msgs * 1e6);
+        Some(WorkRates {
+            fsyncs_per_second: work.fsyncs as f64 / self.seconds.max(f64::MIN_POSITIVE),
+            messages_per_fsync: msgs / work.fsyncs.max(1) as f64,
+            fsync_mean_us: work.fsync_mean_us,
+            requests_per_message: work.requests as f64 / msgs,
+            server_cpu_us_per_message: per_message_us(work.server_cpu_seconds),
+            client_cpu_us_per_message: per_message_us(work.client_cpu_seconds),
+        })
+    }
 }
 
 /// Whether every message was settled exactly once, by the bench's own

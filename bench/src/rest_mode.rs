@@ -10,10 +10,10 @@ use mamamia_client::Client;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::process_stats;
 use crate::report::{Correctness, LatencySummary, ScenarioResult, ServerUsage};
 use crate::scenario::Scenario;
 use crate::workers::{self, Shared, GROUP};
+use crate::{process_stats, server_work};
 
 /// How often the progress line and the server's memory are refreshed.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
@@ -49,6 +49,7 @@ pub async fn run(
         stop,
     });
     let cpu_start = server_pid.and_then(process_stats::sample);
+    let work_start = server_work::start(&client).await;
     let consumers: Vec<_> = (0..scenario.consumers)
         .map(|consumer| tokio::spawn(workers::consume(shared.clone(), consumer)))
         .collect();
@@ -71,10 +72,14 @@ pub async fn run(
             .map_err(|error| format!("latency histograms do not merge: {error}"))?;
     }
     let settled_at_us = shared.last_settle_us.load(Ordering::Relaxed).max(1);
-    let server = match (cpu_start, server_pid.and_then(process_stats::sample)) {
-        (Some(start), Some(end)) => Some(ServerUsage {
-            cpu_percent: (end.cpu_seconds - start.cpu_seconds) / (settled_at_us as f64 / 1e6)
-                * 100.0,
+    let cpu_end = server_pid.and_then(process_stats::sample);
+    let server_cpu_seconds = cpu_start
+        .zip(cpu_end)
+        .map(|(start, end)| end.cpu_seconds - start.cpu_seconds);
+    let work = server_work::since(work_start, &client, server_cpu_seconds).await;
+    let server = match (server_cpu_seconds, cpu_end) {
+        (Some(cpu_seconds), Some(end)) => Some(ServerUsage {
+            cpu_percent: cpu_seconds / (settled_at_us as f64 / 1e6) * 100.0,
             rss_bytes_max: rss_bytes_max.max(end.rss_bytes),
         }),
         _ => None,
@@ -98,6 +103,7 @@ pub async fn run(
         abandoned: ledger.abandoned.load(Ordering::Relaxed),
         baseline_per_second: None,
         server,
+        work,
         correctness,
     })
 }

@@ -84,7 +84,45 @@ pub fn summary(report: &Report) -> String {
             let _ = writeln!(text, "    problem: {problem}");
         }
     }
+    if report.results.iter().any(|result| result.work.is_some()) {
+        let _ = writeln!(text, "\n{}", work_header());
+        for result in &report.results {
+            if let Some(row) = work_row(result) {
+                let _ = writeln!(text, "{row}");
+            }
+        }
+    }
     text
+}
+
+/// The header of the table of where the time went.
+pub fn work_header() -> String {
+    format!(
+        "{:<30} {:>8} {:>9} {:>9} {:>8} {:>13} {:>13}",
+        "where the time goes",
+        "fsync/s",
+        "msg/fsync",
+        "fsync µs",
+        "req/msg",
+        "server µs/msg",
+        "client µs/msg"
+    )
+}
+
+/// Per message settled: fsyncs, requests and CPU of both processes.
+pub fn work_row(result: &ScenarioResult) -> Option<String> {
+    let rates = result.work_rates()?;
+    let us = |value: Option<f64>| value.map_or("-".to_owned(), |us| format!("{us:.1}"));
+    Some(format!(
+        "{:<30} {:>8.0} {:>9.1} {:>9.0} {:>8.2} {:>13} {:>13}",
+        truncate(&result.scenario.name, 30),
+        rates.fsyncs_per_second,
+        rates.messages_per_fsync,
+        rates.fsync_mean_us,
+        rates.requests_per_message,
+        us(rates.server_cpu_us_per_message),
+        us(rates.client_cpu_us_per_message),
+    ))
 }
 
 /// This run against an earlier one, scenario by scenario (matched by

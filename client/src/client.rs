@@ -165,6 +165,19 @@ impl Client {
         .await
     }
 
+    /// The server's metrics, in the Prometheus text format.
+    pub async fn metrics(&self) -> Result<String, Error> {
+        let (status, bytes) = self.send(Method::GET, "/metrics", None).await?;
+        if !status.is_success() {
+            return Err(Error::Api {
+                status: status.as_u16(),
+                code: "unknown".into(),
+                message: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|error| Error::Decode(error.to_string()))
+    }
+
     pub async fn message(&self, log: &str, index: u64) -> Result<Message, Error> {
         self.call(
             Method::GET,

@@ -53,6 +53,21 @@ fn a_small_run_counts_every_message_once_and_orders_its_percentiles() {
                 <= u64::from(result.scenario.max * result.scenario.consumers)
         );
     }
+    for result in &report.results[..4] {
+        let name = &result.scenario.name;
+        let work = result
+            .work
+            .as_ref()
+            .expect("the bench reads the server's metrics");
+        // Each message took at least its share of an append and an acquire
+        // call, and a settle. (The test server runs without fsync.)
+        let calls = |per_call: u32| result.scenario.msgs.div_ceil(u64::from(per_call));
+        assert!(
+            work.requests >= calls(result.scenario.batch) + calls(result.scenario.max),
+            "{name}: {work:?}"
+        );
+        assert!(work.client_cpu_seconds.is_some(), "{name}: {work:?}");
+    }
     let crashed = &report.results[4];
     assert!(
         crashed.abandoned > 0,
@@ -67,7 +82,7 @@ fn a_small_run_counts_every_message_once_and_orders_its_percentiles() {
 
 /// A report with fixed numbers, shaped like the default config's.
 fn synthetic_report() -> Report {
-    use mamamia_bench::report::{Correctness, LatencySummary, ServerUsage};
+    use mamamia_bench::report::{Correctness, LatencySummary, ServerUsage, ServerWork};
     use mamamia_bench::{Scenario, ScenarioResult};
     let result = |name: &str, producers, consumers, batch, per_second: f64, rate, failure_rate| {
         let msgs = 10_000;
@@ -107,6 +122,13 @@ fn synthetic_report() -> Report {
             server: Some(ServerUsage {
                 cpu_percent: 95.0,
                 rss_bytes_max: 12 << 20,
+            }),
+            work: Some(ServerWork {
+                fsyncs: msgs / 4,
+                fsync_mean_us: 150.0,
+                requests: msgs * 3,
+                server_cpu_seconds: Some(0.5),
+                client_cpu_seconds: Some(0.25),
             }),
             correctness: Correctness {
                 produced: msgs,
@@ -181,4 +203,23 @@ fn compare_prints_the_ratio_of_each_scenario_to_the_earlier_run() {
     assert!(earlier.verified());
     current.results[1].correctness.verified = false;
     assert!(!current.verified(), "one failed scenario fails the run");
+}
+
+#[test]
+fn the_summary_says_where_the_time_goes_per_message() {
+    let report = synthetic_report();
+    let text = mamamia_bench::table::summary(&report);
+    let row = text
+        .lines()
+        .skip_while(|line| !line.starts_with("where the time goes"))
+        .find(|line| line.starts_with("4x8 batched"))
+        .expect("a row per scenario under the work header");
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    // 10,000 messages in 0.05 s, 2,500 fsyncs, 30,000 requests,
+    // 0.5 s of server CPU and 0.25 s of client CPU.
+    assert_eq!(
+        fields[2..],
+        ["50000", "4.0", "150", "3.00", "50.0", "25.0"],
+        "{row}"
+    );
 }
