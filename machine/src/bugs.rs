@@ -35,10 +35,13 @@ pub enum Bug {
     /// An acquire stops before a message that would fill its byte budget
     /// exactly, leasing one message fewer than it should.
     AcquireBudgetOffByOne,
+    /// An empty acquire that moved a key-ordered group's window reports
+    /// that it changed nothing, so it is left out of the log.
+    WindowMoveNotLogged,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::BaseOffsetPastBackoff,
         Bug::StaleTokenAccepted,
         Bug::ExpiryNotCounted,
@@ -51,6 +54,7 @@ impl Bug {
         Bug::DedupForgotten,
         Bug::BackoffEndForgetsWaiters,
         Bug::AcquireBudgetOffByOne,
+        Bug::WindowMoveNotLogged,
     ];
 }
 

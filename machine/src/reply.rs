@@ -24,6 +24,23 @@ pub enum Reply {
     RetentionApplied { dropped: u64 },
 }
 
+impl Reply {
+    /// Whether the command that got this reply changed the machine's state,
+    /// so that a driver must log it for a replay to rebuild the same
+    /// machine. A command answered `false` only let time pass, which
+    /// replaying the next logged command does again (due work happens at
+    /// its own due time). A consumer polling an empty group, or retention
+    /// with nothing to drop, then costs no log write and no fsync.
+    pub fn changed_state(&self) -> bool {
+        match self {
+            Reply::Acquired(acquired) => acquired.changed_state,
+            Reply::RetentionApplied { dropped } => *dropped > 0,
+            Reply::WaiterCancelled { found } => *found,
+            _ => true,
+        }
+    }
+}
+
 /// The answer to an acquire.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Acquired {
@@ -35,6 +52,10 @@ pub struct Acquired {
     /// The group's unsettled window is at its bound: only messages inside it
     /// can be leased until `base_offset` moves.
     pub window_full: bool,
+    /// It leased, parked, created its group or moved the group's window
+    /// (see [`Reply::changed_state`]). Always true for the answer a
+    /// waiter gets later.
+    pub changed_state: bool,
 }
 
 /// A message leased to a consumer.

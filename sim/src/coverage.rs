@@ -26,10 +26,12 @@ pub enum Mark {
     BadRequestRefused,
     Released,
     AcquireBudgetCut,
+    /// An acquire that changed nothing, left out of the log.
+    EmptyPollNotLogged,
 }
 
 impl Mark {
-    pub const ALL: [Mark; 22] = [
+    pub const ALL: [Mark; 23] = [
         Mark::LeaseExpired,
         Mark::StaleSettleRejected,
         Mark::LateSettleRejected,
@@ -52,6 +54,7 @@ impl Mark {
         Mark::BadRequestRefused,
         Mark::Released,
         Mark::AcquireBudgetCut,
+        Mark::EmptyPollNotLogged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +81,7 @@ impl Mark {
             Mark::BadRequestRefused => "bad_request_refused",
             Mark::Released => "release_on_leave",
             Mark::AcquireBudgetCut => "acquire_budget_cut",
+            Mark::EmptyPollNotLogged => "empty_poll_not_logged",
         }
     }
 }

@@ -68,7 +68,11 @@ pub fn reply(result: &Result<Reply, Error>) -> u64 {
             }
             Reply::Acquired(acquired) => {
                 leases(&mut hasher, &acquired.leases);
-                hasher.write_u64(acquired.parked as u64 | (acquired.window_full as u64) << 1);
+                hasher.write_u64(
+                    acquired.parked as u64
+                        | (acquired.window_full as u64) << 1
+                        | (acquired.changed_state as u64) << 2,
+                );
             }
             Reply::Settled { results } => {
                 for result in results {

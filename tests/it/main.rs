@@ -4,6 +4,7 @@
 mod harness;
 mod machine_budget;
 mod machine_errors;
+mod machine_logging;
 mod machine_properties;
 mod machine_rules;
 mod machine_scenarios;

@@ -152,6 +152,11 @@ impl Group {
     }
 
     /// Whether the unsettled window is at its bound.
+    /// The lowest index never taken into the unsettled window.
+    pub fn frontier(&self) -> u64 {
+        self.frontier
+    }
+
     pub fn window_full(&self) -> bool {
         self.frontier - self.base_offset >= self.config.unsettled_window
     }

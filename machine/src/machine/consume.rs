@@ -1,6 +1,7 @@
 //! Commands of consumer groups: configure, acquire, settle, extend,
 //! release, redrive.
 
+use crate::bugs::{planted, Bug};
 use crate::command::{Acquire, LeaseRef, Wait};
 use crate::error::Error;
 use crate::group::{check_lease_ms, Group, GroupConfig, GroupRef, GroupSettings, StartPosition};
@@ -91,19 +92,24 @@ impl Machine {
         if let Some(wait) = wait {
             self.check_wait(wait, &log, &group)?;
         }
-        let at = match self.group_ref(&log, &group) {
-            Ok(at) => at,
+        let (at, created) = match self.group_ref(&log, &group) {
+            Ok(at) => (at, false),
             Err(Error::UnknownGroup { .. }) => {
-                self.create_group(&log, group, self.implicit_group_config())?
+                let config = self.implicit_group_config();
+                (self.create_group(&log, group, config)?, true)
             }
             Err(error) => return Err(error),
         };
         let mut parts = self.group_parts(at);
         let lease_ms = lease_ms.unwrap_or(parts.group.config.lease_ms);
+        let frontier = parts.group.frontier();
         let leases = parts
             .group
             .acquire(parts.store, &consumer, max, lease_ms, &mut parts.cx);
         let window_full = parts.group.window_full();
+        // A key-ordered group moves its frontier past messages held back
+        // by a busy key even when it leases nothing.
+        let window_moved = parts.group.frontier() != frontier && !planted(Bug::WindowMoveNotLogged);
         let parked = match wait {
             // `check_wait` made room for this waiter unless the group seemed
             // to have messages, which in a key-ordered group may all wait
@@ -117,10 +123,12 @@ impl Machine {
             }
             _ => false,
         };
+        let changed_state = created || window_moved || parked || !leases.is_empty();
         Ok(Reply::Acquired(Acquired {
             leases,
             parked,
             window_full,
+            changed_state,
         }))
     }
 

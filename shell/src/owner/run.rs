@@ -205,12 +205,7 @@ impl Owner {
             mark
         });
         let result = self.machine.handle(now_ms, command);
-        let unchanged = match &result {
-            Err(_) => true,
-            Ok(Reply::RetentionApplied { dropped }) => *dropped == 0,
-            Ok(Reply::WaiterCancelled { found }) => !found,
-            _ => false,
-        };
+        let unchanged = !result.as_ref().is_ok_and(Reply::changed_state);
         if let (true, Some(wal), Some(mark)) = (unchanged, self.wal.as_mut(), mark) {
             wal.rollback(mark);
         }
@@ -243,6 +238,7 @@ impl Owner {
                 leases,
                 parked: false,
                 window_full: false,
+                changed_state: true,
             };
             self.outbox.push((sender, Ok(Reply::Acquired(acquired))));
         }
@@ -292,6 +288,7 @@ impl Owner {
                 leases: Vec::new(),
                 parked: false,
                 window_full: false,
+                changed_state: true,
             };
             let _ = sender.send(Ok(Reply::Acquired(acquired)));
         }

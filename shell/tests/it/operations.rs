@@ -82,6 +82,54 @@ fn health_metrics_and_dashboard_answer() {
     assert!(page.contains("<title>Mamamia</title>"));
 }
 
+/// A counter's value in Prometheus text.
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
+#[test]
+fn polling_an_empty_group_writes_nothing_to_the_wal() {
+    // Proves: an acquire that leases nothing and does not wait is not
+    // logged, so a busy-polling consumer costs no fsync; one that leases is.
+    let server = Server::start(&[]);
+    assert_eq!(server.put("/v1/logs/jobs", &json!({})).0, 201);
+    let acquire = json!({"consumer": "c", "max": 10});
+    assert_eq!(
+        server.post("/v1/logs/jobs/groups/g/acquire", &acquire).0,
+        200
+    );
+    let wal_bytes = |server: &Server| {
+        let (_, text) = raw(&server.addr, "GET", "/metrics", &[], b"");
+        (
+            counter(&text, "mamamia_wal_bytes_total"),
+            counter(&text, "mamamia_fsyncs_total"),
+        )
+    };
+    let before = wal_bytes(&server);
+    for _ in 0..20 {
+        let (status, answer) = server.post("/v1/logs/jobs/groups/g/acquire", &acquire);
+        assert_eq!((status, &answer["leases"]), (200, &json!([])));
+    }
+    assert_eq!(wal_bytes(&server), before, "20 empty polls wrote nothing");
+
+    server.post(
+        "/v1/logs/jobs/messages",
+        &json!({"messages": [{"payload": 1}]}),
+    );
+    let after_append = wal_bytes(&server);
+    let (_, answer) = server.post("/v1/logs/jobs/groups/g/acquire", &acquire);
+    assert_eq!(answer["leases"].as_array().map(Vec::len), Some(1));
+    let (bytes, fsyncs) = wal_bytes(&server);
+    assert!(
+        bytes > after_append.0 && fsyncs > after_append.1,
+        "a lease is logged"
+    );
+}
+
 #[test]
 fn a_client_that_never_finishes_its_headers_is_disconnected() {
     // Proves: the header read timeout closes a slow client's connection and the server keeps serving.

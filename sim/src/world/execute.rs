@@ -64,8 +64,7 @@ impl World {
                 self.broker.waiter_owner.insert(wait.waiter, request.from);
             }
         }
-        let failed = result.is_err();
-        if !failed {
+        if result.as_ref().is_ok_and(Reply::changed_state) {
             // The log keeps the time the machine used, not the clock's
             // reading: after a clock jump back the machine keeps its later
             // time (perhaps reached by a timer), and a replay must too.
@@ -213,6 +212,9 @@ impl World {
             }
             Ok(Reply::Released { count }) if *count > 0 => coverage.hit(Mark::Released),
             Ok(Reply::Redriven(redriven)) if redriven.count > 0 => coverage.hit(Mark::Redrive),
+            Ok(Reply::Acquired(acquired)) if !acquired.changed_state => {
+                coverage.hit(Mark::EmptyPollNotLogged)
+            }
             _ => {}
         }
     }
