@@ -118,16 +118,14 @@ fn prepare(args: &Args, dir: &Path) {
     let rss_before_snapshot = rss_bytes();
     let peak_reset = reset_peak_rss();
     let started = Instant::now();
-    let state = owner::encode_state(&machine);
-    let encoded = started.elapsed();
-    wal.snapshot(&state).expect("the snapshot is written");
+    let state_len = wal
+        .snapshot(|out| owner::encode_state(&machine, out))
+        .expect("the snapshot is written");
     println!(
-        "snapshot: {} MiB, encoded in {:.2} s, written in {:.2} s",
-        state.len() >> 20,
-        encoded.as_secs_f64(),
-        (started.elapsed() - encoded).as_secs_f64()
+        "snapshot: {} MiB, encoded and written in {:.2} s",
+        state_len >> 20,
+        started.elapsed().as_secs_f64()
     );
-    drop(state);
     if peak_reset {
         let peak = status_kib("VmHWM:") * 1024;
         println!(
