@@ -115,17 +115,26 @@ fn prepare(args: &Args, dir: &Path) {
 
     let fs = FsDir::open(dir).expect("the data directory opens");
     let (mut wal, _) = Wal::open(Box::new(fs), &mut Collect::default()).expect("a fresh WAL");
+    let rss_before_snapshot = rss_bytes();
+    let peak_reset = reset_peak_rss();
     let started = Instant::now();
-    let state = owner::encode_state(&machine);
-    let encoded = started.elapsed();
-    wal.snapshot(&state).expect("the snapshot is written");
+    let state_len = wal
+        .snapshot(|out| owner::encode_state(&machine, out))
+        .expect("the snapshot is written");
     println!(
-        "snapshot: {} MiB, encoded in {:.2} s, written in {:.2} s",
-        state.len() >> 20,
-        encoded.as_secs_f64(),
-        (started.elapsed() - encoded).as_secs_f64()
+        "snapshot: {} MiB, encoded and written in {:.2} s",
+        state_len >> 20,
+        started.elapsed().as_secs_f64()
     );
-    drop(state);
+    if peak_reset {
+        let peak = status_kib("VmHWM:") * 1024;
+        println!(
+            "snapshot: peak RSS +{} MiB over the {} MiB before it, {:.2}x the payload",
+            (peak - rss_before_snapshot) >> 20,
+            rss_before_snapshot >> 20,
+            (peak - rss_before_snapshot) as f64 / payload as f64
+        );
+    }
     let started = Instant::now();
     let mut records = 0;
     for command in workload(args, &mut next_payload, args.tail) {
@@ -304,6 +313,12 @@ fn cpu_seconds() -> f64 {
     };
     let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Resets the peak RSS (VmHWM) to the current RSS, so the next reading is
+/// the peak of what follows; false where the kernel does not allow it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 fn rss_bytes() -> u64 {

@@ -2,9 +2,10 @@
 //!
 //! The owner clones the machine, which is cheap (the clone shares the
 //! message blocks, copy on write), and a helper thread serializes the
-//! clone and writes and fsyncs the file while the owner goes on with new
-//! requests, whose records go to a fresh segment. Only once the file is
-//! durable does the WAL delete what it replaces.
+//! clone straight into the file (the state is never whole in memory) and
+//! fsyncs it while the owner goes on with new requests, whose records go
+//! to a fresh segment. Only once the file is durable does the WAL delete
+//! what it replaces.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -58,13 +59,14 @@ impl Owner {
             .name("mamamia-snapshot".to_owned())
             .spawn(move || {
                 let started = Instant::now();
-                let state = super::state::encode(&machine);
+                let written = job
+                    .write(|out| super::state::encode(&machine, out))
+                    .map(|bytes| Written {
+                        lsn: job.lsn(),
+                        bytes,
+                        took: started.elapsed(),
+                    });
                 drop(machine);
-                let written = job.write(&state).map(|lsn| Written {
-                    lsn,
-                    bytes: state.len() as u64,
-                    took: started.elapsed(),
-                });
                 let _ = done.send(written);
             });
         match spawned {
@@ -108,13 +110,11 @@ impl Owner {
             return Ok(());
         };
         let started = Instant::now();
-        let state = super::state::encode(&self.machine);
-        wal.snapshot(&state)?;
-        self.last_snapshot_bytes = state.len() as u64;
+        let bytes = wal.snapshot(|out| super::state::encode(&self.machine, out))?;
+        self.last_snapshot_bytes = bytes;
         log!(
             Info,
-            "snapshot of {} bytes at record {} in {:?}",
-            state.len(),
+            "snapshot of {bytes} bytes at record {} in {:?}",
             wal.next_lsn(),
             started.elapsed()
         );

@@ -7,11 +7,19 @@
 //! `message/packed.rs`). Snapshots of the previous layout (a map per
 //! message, payloads as arrays of numbers) still load.
 
+use std::io::{self, Write};
+
 use mamamia_machine::Machine;
 
-pub fn encode(machine: &Machine) -> Vec<u8> {
-    rmp_serde::to_vec_named(machine)
-        .expect("the machine always serializes: plain data, every map key a string or integer")
+/// Writes the machine's state to `out`, which may be a file: a failure to
+/// write keeps its own error (a full disk stays a full disk).
+pub fn encode(machine: &Machine, out: &mut dyn Write) -> io::Result<()> {
+    rmp_serde::encode::write_named(out, machine).map_err(|error| match error {
+        rmp_serde::encode::Error::InvalidValueWrite(write) => io::Error::from(write),
+        // Not expected: the machine is plain data, every map key a string
+        // or an integer.
+        other => io::Error::other(other),
+    })
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Machine, String> {
@@ -149,6 +157,12 @@ mod tests {
         machine
     }
 
+    fn encoded(machine: &Machine) -> Vec<u8> {
+        let mut state = Vec::new();
+        super::encode(machine, &mut state).expect("a Vec takes any write");
+        state
+    }
+
     fn json(machine: &Machine) -> String {
         serde_json::to_string(machine).unwrap()
     }
@@ -161,7 +175,7 @@ mod tests {
         let restored = super::decode(old).expect("an old snapshot decodes");
         assert_eq!(json(&restored), json(&busy_machine()));
         assert!(
-            super::encode(&restored).len() < old.len(),
+            encoded(&restored).len() < old.len(),
             "the new layout is smaller"
         );
     }
@@ -187,7 +201,7 @@ mod tests {
             };
             machine.handle(u64::from(batch), append).unwrap();
         }
-        let state = super::encode(&machine);
+        let state = encoded(&machine);
         assert!(state.len() > 2_500_000, "several chunks");
         let restored = super::decode(&state).expect("decodes");
         assert_eq!(json(&restored), json(&machine));
@@ -196,7 +210,7 @@ mod tests {
     #[test]
     fn a_busy_machine_round_trips_and_then_behaves_the_same() {
         let original = busy_machine();
-        let mut restored = super::decode(&super::encode(&original)).expect("decodes");
+        let mut restored = super::decode(&encoded(&original)).expect("decodes");
         let mut original = original;
         assert_eq!(
             serde_json::to_string(&restored).unwrap(),
@@ -219,5 +233,41 @@ mod tests {
             assert_eq!(restored.poll_event(), original.poll_event());
         }
         assert_eq!(restored.next_deadline_ms(), original.next_deadline_ms());
+    }
+
+    /// Writes up to `room` bytes, then fails as a full disk does.
+    struct FullDisk {
+        room: usize,
+    }
+
+    impl std::io::Write for FullDisk {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::ErrorKind::StorageFull.into());
+            }
+            let taken = bytes.len().min(self.room);
+            self.room -= taken;
+            Ok(taken)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_encode_that_cannot_write_fails_with_the_writers_own_error() {
+        let machine = busy_machine();
+        let state_len = encoded(&machine).len();
+        for room in [0, 1, state_len / 2, state_len - 1] {
+            let error = super::encode(&machine, &mut FullDisk { room })
+                .expect_err("the state does not fit");
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::StorageFull,
+                "{room}: {error}"
+            );
+        }
+        super::encode(&machine, &mut FullDisk { room: state_len }).expect("the state fits");
     }
 }

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::PathBuf;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::mapped::FileBytes;
@@ -19,6 +19,15 @@ pub trait AppendFile: Send {
     /// [`Dir::create`]); the file takes no more appends.
     fn trim(&mut self) -> io::Result<()>;
 }
+
+/// A file [`Dir::write_atomic`] fills: written in order, and may seek back
+/// to overwrite what it wrote (a header whose checksum covers what follows).
+pub trait NewFile: Write + Seek {}
+
+impl<T: Write + Seek + ?Sized> NewFile for T {}
+
+/// What fills a file for [`Dir::write_atomic`].
+pub type Fill<'a> = &'a mut dyn FnMut(&mut dyn NewFile) -> io::Result<()>;
 
 /// A flat directory of files, shared by the WAL and a snapshot writer.
 pub trait Dir: Send + Sync {
@@ -41,8 +50,12 @@ pub trait Dir: Send + Sync {
     fn truncate(&self, name: &str, len: u64) -> io::Result<()>;
     fn remove(&self, name: &str) -> io::Result<()>;
     /// Replaces a file's whole content so that a crash leaves either the
-    /// old content or the new one, never a mix (temp file, fsync, rename).
-    fn write_atomic(&self, name: &str, parts: &[&[u8]]) -> io::Result<()>;
+    /// old content or the new one, never a mix: `fill` writes `NAME.tmp`,
+    /// which is then fsynced and renamed over `name`, and the directory
+    /// fsynced. The content streams to the file: it need not fit in memory.
+    /// After a failure the temporary file is removed, as far as that works
+    /// (it may be large, on a full disk); recovery removes any left.
+    fn write_atomic(&self, name: &str, fill: Fill) -> io::Result<()>;
     /// Makes creations, renames and removals durable.
     fn sync_dir(&self) -> io::Result<()>;
 }
@@ -122,20 +135,28 @@ impl Dir for FsDir {
         fs::remove_file(self.path.join(name))
     }
 
-    fn write_atomic(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+    fn write_atomic(&self, name: &str, fill: Fill) -> io::Result<()> {
         let temporary = self.path.join(format!("{name}.tmp"));
-        let mut file = File::create(&temporary)?;
-        for part in parts {
-            file.write_all(part)?;
+        let renamed = write_synced(&temporary, fill)
+            .and_then(|()| fs::rename(&temporary, self.path.join(name)));
+        if let Err(error) = renamed {
+            let _ = fs::remove_file(&temporary);
+            return Err(error);
         }
-        file.sync_all()?;
-        fs::rename(&temporary, self.path.join(name))?;
         self.sync_dir()
     }
 
     fn sync_dir(&self) -> io::Result<()> {
         File::open(&self.path)?.sync_all()
     }
+}
+
+/// Creates (or empties) the file at `path`, has `fill` write it, then
+/// fsyncs it.
+fn write_synced(path: &Path, fill: Fill) -> io::Result<()> {
+    let mut file = File::create(path)?;
+    fill(&mut file)?;
+    file.sync_all()
 }
 
 /// Reserves `len` zeroed bytes for `file` (fallocate, which also sets the
@@ -174,7 +195,7 @@ pub enum Tear {
 /// zero tail behind records, small enough to keep crash tests fast.
 const MEM_PREALLOCATE_MAX: usize = 4096;
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct MemFile {
     /// Bytes written, in order.
     data: Vec<u8>,
@@ -229,6 +250,15 @@ impl MemDir {
         }
     }
 
+    /// A separate directory holding the same files, synced or not: one
+    /// taken in the middle of a write and then crashed is what a crash at
+    /// that point leaves.
+    pub fn copy(&self) -> MemDir {
+        MemDir {
+            files: Arc::new(Mutex::new(self.files().clone())),
+        }
+    }
+
     /// Overwrites bytes of a file, durably (to simulate disk corruption).
     pub fn corrupt(&self, name: &str, offset: usize, bytes: &[u8]) {
         let mut files = self.files();
@@ -279,6 +309,51 @@ impl AppendFile for MemAppendFile {
     }
 }
 
+/// A [`MemDir`] file being filled by [`Dir::write_atomic`].
+struct MemNewFile {
+    dir: MemDir,
+    name: String,
+    position: u64,
+}
+
+impl Write for MemNewFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut files = self.dir.files();
+        let file = files.get_mut(&self.name).ok_or(io::ErrorKind::NotFound)?;
+        let start = usize::try_from(self.position).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let end = start + bytes.len();
+        if file.data.len() < end {
+            file.data.resize(end, 0); // past the end, a gap reads as zeros
+        }
+        file.data[start..end].copy_from_slice(bytes);
+        self.position = end as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for MemNewFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let len = self
+            .dir
+            .files()
+            .get(&self.name)
+            .ok_or(io::ErrorKind::NotFound)?
+            .data
+            .len() as u64;
+        let position = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::End(offset) => len.checked_add_signed(offset),
+            SeekFrom::Current(offset) => self.position.checked_add_signed(offset),
+        };
+        self.position = position.ok_or(io::ErrorKind::InvalidInput)?;
+        Ok(self.position)
+    }
+}
+
 impl Dir for MemDir {
     fn list(&self) -> io::Result<Vec<String>> {
         Ok(self.files().keys().cloned().collect())
@@ -319,14 +394,21 @@ impl Dir for MemDir {
         Ok(())
     }
 
-    fn write_atomic(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
-        let data = parts.concat();
-        let file = MemFile {
-            synced_len: data.len(),
-            data,
-            preallocated: 0,
+    fn write_atomic(&self, name: &str, fill: Fill) -> io::Result<()> {
+        let temporary = format!("{name}.tmp");
+        self.files().insert(temporary.clone(), MemFile::default());
+        let mut file = MemNewFile {
+            dir: self.clone(),
+            name: temporary.clone(),
+            position: 0,
         };
-        self.files().insert(name.to_owned(), file);
+        let filled = fill(&mut file);
+        let mut files = self.files();
+        // Renamed into place below, or removed after a failure.
+        let mut written = files.remove(&temporary).ok_or(io::ErrorKind::NotFound)?;
+        filled?;
+        written.synced_len = written.data.len();
+        files.insert(name.to_owned(), written);
         Ok(())
     }
 

@@ -12,15 +12,17 @@ mod frame;
 mod mapped;
 mod names;
 mod recovery;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc;
 
-pub use dir::{Dir, FsDir, MemDir, Tear};
+pub use dir::{Dir, Fill, FsDir, MemDir, NewFile, Tear};
 pub use frame::Record;
 pub use recovery::{Collect, Recovered, RecoveryError, Replay};
+pub use snapshot::SnapshotJob;
 
 use dir::AppendFile;
 use mamamia_machine::Command;
@@ -52,28 +54,6 @@ pub struct Wal {
     bytes_since_snapshot: u64,
     /// Bytes written since the server started.
     bytes_total: u64,
-}
-
-/// A snapshot to write, possibly on another thread: it touches only its
-/// own file.
-pub struct SnapshotJob {
-    dir: Arc<dyn Dir>,
-    lsn: u64,
-}
-
-impl SnapshotJob {
-    /// Writes the snapshot atomically; returns its lsn for
-    /// [`Wal::finish_snapshot`].
-    pub fn write(&self, state: &[u8]) -> io::Result<u64> {
-        let header = recovery::snapshot_header(self.lsn, state);
-        self.dir
-            .write_atomic(&names::snapshot(self.lsn), &[&header, state])?;
-        Ok(self.lsn)
-    }
-
-    pub fn lsn(&self) -> u64 {
-        self.lsn
-    }
 }
 
 /// A position in the unwritten buffer, see [`Wal::mark`].
@@ -193,15 +173,20 @@ impl Wal {
         self.bytes_since_snapshot
     }
 
-    /// Stores `state` (the machine before record `next_lsn`), then drops
-    /// what recovery no longer needs: [`Wal::begin_snapshot`],
-    /// [`SnapshotJob::write`] and [`Wal::finish_snapshot`] in one go.
+    /// Stores the state `encode` writes (the machine before record
+    /// `next_lsn`), then drops what recovery no longer needs:
+    /// [`Wal::begin_snapshot`], [`SnapshotJob::write`] and
+    /// [`Wal::finish_snapshot`] in one go. Returns the state's length.
     ///
     /// The state must cover every record appended so far.
-    pub fn snapshot(&mut self, state: &[u8]) -> io::Result<()> {
+    pub fn snapshot(
+        &mut self,
+        encode: impl FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<u64> {
         let job = self.begin_snapshot()?;
-        let lsn = job.write(state)?;
-        self.finish_snapshot(lsn)
+        let state_len = job.write(encode)?;
+        self.finish_snapshot(job.lsn())?;
+        Ok(state_len)
     }
 
     /// Starts a snapshot of the state before record `next_lsn`: closes the
@@ -212,10 +197,7 @@ impl Wal {
         self.write()?;
         self.rotate()?;
         self.bytes_since_snapshot = 0;
-        Ok(SnapshotJob {
-            dir: self.dir.clone(),
-            lsn: self.next_lsn,
-        })
+        Ok(SnapshotJob::new(self.dir.clone(), self.next_lsn))
     }
 
     /// Records a written snapshot and deletes the snapshots and segments

@@ -48,3 +48,13 @@ pub fn segment_header(first_lsn: u64) -> [u8; SEGMENT_HEADER_LEN] {
     header[8..16].copy_from_slice(&first_lsn.to_le_bytes());
     header
 }
+
+/// The snapshot header: magic, `lsn`, and the CRC32C of the state that
+/// follows it.
+pub fn snapshot_header(lsn: u64, state_crc: u32) -> [u8; SNAPSHOT_HEADER_LEN] {
+    let mut header = [0; SNAPSHOT_HEADER_LEN];
+    header[0..8].copy_from_slice(SNAPSHOT_MAGIC);
+    header[8..16].copy_from_slice(&lsn.to_le_bytes());
+    header[16..20].copy_from_slice(&state_crc.to_le_bytes());
+    header
+}

@@ -295,17 +295,6 @@ fn newest_valid_snapshot(
     Ok(None)
 }
 
-/// Snapshot file: magic (8), lsn u64 LE (8), crc32c of the state u32 LE
-/// (4), state. The header alone, so the state (the size of every retained
-/// message) is written from where it is rather than copied behind it.
-pub fn snapshot_header(lsn: u64, state: &[u8]) -> [u8; SNAPSHOT_HEADER_LEN] {
-    let mut header = [0; SNAPSHOT_HEADER_LEN];
-    header[0..8].copy_from_slice(SNAPSHOT_MAGIC);
-    header[8..16].copy_from_slice(&lsn.to_le_bytes());
-    header[16..20].copy_from_slice(&crc32c::crc32c(state).to_le_bytes());
-    header
-}
-
 /// The state a snapshot file holds, once its header and checksum pass.
 fn snapshot_state(bytes: &[u8], lsn: u64) -> Result<&[u8], String> {
     if bytes.len() < SNAPSHOT_HEADER_LEN || bytes[0..8] != SNAPSHOT_MAGIC[..] {

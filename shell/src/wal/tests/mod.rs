@@ -1,5 +1,9 @@
 //! Recovery against an in-memory directory that tears unsynced writes.
 
+mod snapshot;
+
+use std::io::Write;
+
 use mamamia_machine::{Command, LogName, NewMessage};
 
 use super::frame::Decoded;
@@ -137,12 +141,12 @@ fn repeated_crashes_and_restarts_accumulate_every_synced_record() {
 fn damage_in_a_segment_before_the_last_is_refused_with_a_clear_message() {
     let dir = MemDir::default();
     let (mut wal, _) = open(&dir);
-    wal.snapshot(b"{}").unwrap(); // snapshot at 0; segment 0 is the open one
+    wal.snapshot(|out| out.write_all(b"{}")).unwrap(); // snapshot at 0; segment 0 is the open one
     for number in 0..3 {
         wal.append(number, &append(number));
     }
     wal.commit(true).unwrap();
-    wal.snapshot(b"{}").unwrap(); // rotates: segment 0 is closed
+    wal.snapshot(|out| out.write_all(b"{}")).unwrap(); // rotates: segment 0 is closed
     wal.append(3, &append(3));
     wal.commit(true).unwrap();
     drop(wal);
@@ -178,7 +182,7 @@ fn recovery_starts_from_the_newest_snapshot_and_old_segments_go() {
             wal.append(number, &append(number));
         }
         wal.commit(true).unwrap();
-        wal.snapshot(format!("state {round}").as_bytes()).unwrap();
+        wal.snapshot(|out| write!(out, "state {round}")).unwrap();
     }
     wal.append(12, &append(12));
     wal.commit(true).unwrap();
@@ -202,10 +206,10 @@ fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
     let (mut wal, _) = open(&dir);
     wal.append(0, &append(0));
     wal.commit(true).unwrap();
-    wal.snapshot(b"first").unwrap();
+    wal.snapshot(|out| out.write_all(b"first")).unwrap();
     wal.append(1, &append(1));
     wal.commit(true).unwrap();
-    wal.snapshot(b"second").unwrap();
+    wal.snapshot(|out| out.write_all(b"second")).unwrap();
     drop(wal);
     dir.corrupt(&names::snapshot(2), names::SNAPSHOT_HEADER_LEN, b"X");
     let (_, recovered) = open(&dir);
@@ -219,8 +223,10 @@ fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
 fn an_unfinished_snapshot_file_is_removed() {
     let dir = MemDir::default();
     write(&dir, 1, 1, 0);
-    dir.write_atomic("snapshot-00000000000000000009.snap.tmp", &[b"half"])
-        .unwrap();
+    dir.write_atomic("snapshot-00000000000000000009.snap.tmp", &mut |file| {
+        file.write_all(b"half")
+    })
+    .unwrap();
     let (_, recovered) = open(&dir);
     assert_eq!(recovered.next_lsn, 1);
     assert!(recovered.warnings[0].contains("unfinished"));
@@ -246,10 +252,10 @@ fn reserved_space_reads_as_a_clean_end_and_closed_segments_give_it_back() {
     );
     // Recovery opened segment 6. The second snapshot closes and trims it;
     // the first keeps it on disk.
-    wal.snapshot(b"{}").unwrap();
+    wal.snapshot(|out| out.write_all(b"{}")).unwrap();
     wal.append(6, &append(6));
     wal.commit(true).unwrap();
-    wal.snapshot(b"{}").unwrap();
+    wal.snapshot(|out| out.write_all(b"{}")).unwrap();
     let closed = dir.read(&names::segment(6)).unwrap();
     let Decoded::Frame { frame_len, .. } = frame::decode(&closed[names::SEGMENT_HEADER_LEN..])
     else {
