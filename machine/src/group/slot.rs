@@ -20,6 +20,18 @@ use crate::name::ConsumerName;
 #[serde(transparent)]
 pub struct LeaseToken(pub(crate) u64);
 
+impl LeaseToken {
+    /// The token's number, for a driver's binary log records;
+    /// [`LeaseToken::from_number`] takes it back.
+    pub fn number(self) -> u64 {
+        self.0
+    }
+
+    pub fn from_number(number: u64) -> Self {
+        LeaseToken(number)
+    }
+}
+
 impl fmt::Display for LeaseToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "lt{:x}", self.0)

@@ -7,7 +7,8 @@
 //! 8      8     lsn: u64 LE, the record's sequence number (0, 1, 2, ... over all segments)
 //! 16     8     now_ms: u64 LE, the logical time the machine handled the command at
 //! 24     1     encoding: 1 = the command as JSON text (serde_json of `Command`),
-//!                          2 = an append in the binary form of `append_codec`
+//!                          2 = an append, 3 = a settle, in the binary forms of
+//!                          `binary_codec`
 //! 25     n     the encoded command
 //! ```
 //!
@@ -27,8 +28,11 @@ const BODY_PREFIX_LEN: usize = 17;
 /// Any command as JSON text.
 const ENCODING_JSON: u8 = 1;
 
-/// An append in the binary form of [`super::append_codec`].
+/// An append in the binary form of [`super::binary_codec`].
 const ENCODING_APPEND: u8 = 2;
+
+/// A settle in the binary form of [`super::binary_codec`].
+const ENCODING_SETTLE: u8 = 3;
 
 /// Bytes of the smallest frame: header and body prefix, an empty command.
 pub const FRAME_LEN_MIN: usize = FRAME_HEADER_LEN + BODY_PREFIX_LEN;
@@ -75,7 +79,15 @@ pub fn encode(lsn: u64, now_ms: u64, command: &Command, out: &mut Vec<u8>) {
     match command {
         Command::Append { log, messages } => {
             out.push(ENCODING_APPEND);
-            super::append_codec::encode(log, messages, out);
+            super::binary_codec::encode_append(log, messages, out);
+        }
+        Command::Settle {
+            log,
+            group,
+            settlements,
+        } => {
+            out.push(ENCODING_SETTLE);
+            super::binary_codec::encode_settle(log, group, settlements, out);
         }
         _ => {
             out.push(ENCODING_JSON);
@@ -119,13 +131,15 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     let lsn = u64::from_le_bytes(body[0..8].try_into().expect("8 bytes"));
     let now_ms = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
     let encoded = &body[BODY_PREFIX_LEN..];
-    let command = match body[16] {
-        ENCODING_JSON => serde_json::from_slice(encoded).map_err(|error| error.to_string()),
-        ENCODING_APPEND => {
-            super::append_codec::decode(encoded).ok_or_else(|| "malformed append".to_owned())
-        }
-        other => Err(format!("unknown command encoding {other}")),
-    };
+    let command =
+        match body[16] {
+            ENCODING_JSON => serde_json::from_slice(encoded).map_err(|error| error.to_string()),
+            ENCODING_APPEND => super::binary_codec::decode_append(encoded)
+                .ok_or_else(|| "malformed append".to_owned()),
+            ENCODING_SETTLE => super::binary_codec::decode_settle(encoded)
+                .ok_or_else(|| "malformed settle".to_owned()),
+            other => Err(format!("unknown command encoding {other}")),
+        };
     match command {
         Ok(command) => Decoded::Frame {
             record: Record {

@@ -6,7 +6,7 @@
 //! every command of a batch, then one [`Wal::commit`] writes them with a
 //! single write and (optionally) one fsync before any reply goes out.
 
-mod append_codec;
+mod binary_codec;
 mod dir;
 mod frame;
 mod mapped;
