@@ -129,21 +129,21 @@ fn work_table(html: &mut String, report: &Report) {
         return;
     }
     html.push_str("<h2>Where the time goes, per message settled</h2>\n<table>\n<tr><th>scenario</th><th>fsyncs/s</th><th>messages per fsync</th><th>mean fsync µs</th><th>requests per message</th><th>server CPU µs</th><th>client CPU µs</th></tr>\n");
-    let us = |value: Option<f64>| value.map_or("-".to_owned(), format_value);
+    let shown = |value: Option<f64>| value.map_or("-".to_owned(), format_value);
     for result in &report.results {
         let Some(rates) = result.work_rates() else {
             continue;
         };
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{:.0}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&result.scenario.name),
             rates.fsyncs_per_second,
-            format_value(rates.messages_per_fsync),
-            rates.fsync_mean_us,
+            shown(rates.messages_per_fsync),
+            shown(rates.fsync_mean_us),
             format_value(rates.requests_per_message),
-            us(rates.server_cpu_us_per_message),
-            us(rates.client_cpu_us_per_message),
+            shown(rates.server_cpu_us_per_message),
+            shown(rates.client_cpu_us_per_message),
         );
     }
     html.push_str("</table>\n<p>The client is this bench's load generator, on the same machine when the server is local: both share its cores.</p>\n");

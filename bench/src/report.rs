@@ -109,8 +109,9 @@ pub struct ServerWork {
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkRates {
     pub fsyncs_per_second: f64,
-    pub messages_per_fsync: f64,
-    pub fsync_mean_us: f64,
+    /// `None` without fsyncs (`--fsync never`).
+    pub messages_per_fsync: Option<f64>,
+    pub fsync_mean_us: Option<f64>,
     pub requests_per_message: f64,
     pub server_cpu_us_per_message: Option<f64>,
     pub client_cpu_us_per_message: Option<f64>,
@@ -123,8 +124,8 @@ impl ScenarioResult {
         let per_message_us = |seconds: Option<f64>| seconds.map(|seconds| seconds / msgs * 1e6);
         Some(WorkRates {
             fsyncs_per_second: work.fsyncs as f64 / self.seconds.max(f64::MIN_POSITIVE),
-            messages_per_fsync: msgs / work.fsyncs.max(1) as f64,
-            fsync_mean_us: work.fsync_mean_us,
+            messages_per_fsync: (work.fsyncs > 0).then(|| msgs / work.fsyncs as f64),
+            fsync_mean_us: (work.fsyncs > 0).then_some(work.fsync_mean_us),
             requests_per_message: work.requests as f64 / msgs,
             server_cpu_us_per_message: per_message_us(work.server_cpu_seconds),
             client_cpu_us_per_message: per_message_us(work.client_cpu_seconds),

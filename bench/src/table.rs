@@ -112,16 +112,18 @@ pub fn work_header() -> String {
 /// Per message settled: fsyncs, requests and CPU of both processes.
 pub fn work_row(result: &ScenarioResult) -> Option<String> {
     let rates = result.work_rates()?;
-    let us = |value: Option<f64>| value.map_or("-".to_owned(), |us| format!("{us:.1}"));
+    let shown = |value: Option<f64>, decimals: usize| {
+        value.map_or("-".to_owned(), |value| format!("{value:.decimals$}"))
+    };
     Some(format!(
-        "{:<30} {:>8.0} {:>9.1} {:>9.0} {:>8.2} {:>13} {:>13}",
+        "{:<30} {:>8.0} {:>9} {:>9} {:>8.2} {:>13} {:>13}",
         truncate(&result.scenario.name, 30),
         rates.fsyncs_per_second,
-        rates.messages_per_fsync,
-        rates.fsync_mean_us,
+        shown(rates.messages_per_fsync, 1),
+        shown(rates.fsync_mean_us, 0),
         rates.requests_per_message,
-        us(rates.server_cpu_us_per_message),
-        us(rates.client_cpu_us_per_message),
+        shown(rates.server_cpu_us_per_message, 1),
+        shown(rates.client_cpu_us_per_message, 1),
     ))
 }
 

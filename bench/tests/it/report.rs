@@ -222,4 +222,11 @@ fn the_summary_says_where_the_time_goes_per_message() {
         ["50000", "4.0", "150", "3.00", "50.0", "25.0"],
         "{row}"
     );
+
+    // Without fsyncs there is no per-fsync figure to show.
+    let mut unsynced = report.results[3].clone();
+    unsynced.work.as_mut().unwrap().fsyncs = 0;
+    let row = mamamia_bench::table::work_row(&unsynced).unwrap();
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(fields[2..5], ["0", "-", "-"], "{row}");
 }
