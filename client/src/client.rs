@@ -61,7 +61,11 @@ impl Client {
         base_url.parse::<hyper::Uri>().map_err(|error| {
             Error::InvalidRequest(format!("bad base URL {base_url:?}: {error}"))
         })?;
-        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+        // Without TCP_NODELAY, a body written after its headers can wait
+        // for the server's delayed ACK (Nagle's algorithm), up to 40 ms.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
         Ok(Client {
             base_url,
             token: None,
