@@ -65,7 +65,8 @@ impl Client {
         // for the server's delayed ACK (Nagle's algorithm), up to 40 ms.
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+        let http =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
         Ok(Client {
             base_url,
             token: None,

@@ -66,8 +66,11 @@ pub enum Decoded {
     End,
     /// The bytes stop inside a frame: a write that did not complete.
     Incomplete,
-    /// The bytes are not a valid frame (CRC or length or content wrong).
+    /// The bytes are not a valid frame (CRC or length wrong).
     Corrupt(String),
+    /// A whole frame whose checksum holds but whose command does not
+    /// decode: not a torn write, so never to be cut as one.
+    Undecodable(String),
 }
 
 /// Appends the frame of one record to `out`.
@@ -149,7 +152,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             },
             frame_len: FRAME_HEADER_LEN + body_len,
         },
-        Err(error) => Decoded::Corrupt(format!("record {lsn} does not decode: {error}")),
+        Err(error) => Decoded::Undecodable(format!("record {lsn} does not decode: {error}")),
     }
 }
 

@@ -8,7 +8,11 @@
 //!
 //! Zero-padded numbers make name order the lsn order.
 
-pub const SEGMENT_MAGIC: &[u8; 8] = b"MAMAWAL1";
+/// Version 2 has settle records in binary (encoding 3). A binary that
+/// knows only version 1 refuses such a segment at its header instead of
+/// reading a record it cannot decode; version 1 segments still read.
+pub const SEGMENT_MAGIC: &[u8; 8] = b"MAMAWAL2";
+const SEGMENT_MAGIC_V1: &[u8; 8] = b"MAMAWAL1";
 pub const SEGMENT_HEADER_LEN: usize = 16;
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"MAMASNP2";
 pub const SNAPSHOT_HEADER_LEN: usize = 20;
@@ -40,6 +44,11 @@ pub fn sorted(names: &[String], parse: fn(&str) -> Option<u64>) -> Vec<u64> {
     let mut numbers: Vec<u64> = names.iter().filter_map(|name| parse(name)).collect();
     numbers.sort_unstable();
     numbers
+}
+
+/// Whether a segment file starts with a magic this version reads.
+pub fn is_segment_magic(bytes: &[u8]) -> bool {
+    bytes.starts_with(SEGMENT_MAGIC) || bytes.starts_with(SEGMENT_MAGIC_V1)
 }
 
 pub fn segment_header(first_lsn: u64) -> [u8; SEGMENT_HEADER_LEN] {

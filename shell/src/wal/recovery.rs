@@ -6,7 +6,7 @@ use std::fmt;
 use super::dir::Dir;
 use super::frame::{self, Decoded, Record};
 use super::mapped::FileBytes;
-use super::names::{self, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC};
+use super::names::{self, SEGMENT_HEADER_LEN, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC};
 
 /// Takes what recovery reads, in order: the newest valid snapshot (if
 /// any), then every record after it, one segment at a time, so a large log
@@ -181,7 +181,7 @@ fn read_segment(
 ) -> Result<u64, RecoveryError> {
     let bytes = dir.read_mapped(name)?;
     let header_torn = bytes.len() < SEGMENT_HEADER_LEN
-        || (bytes[0..8] != SEGMENT_MAGIC[..]
+        || (!names::is_segment_magic(&bytes)
             && bytes[SEGMENT_HEADER_LEN..].iter().all(|&byte| byte == 0));
     if header_torn && is_last {
         // The segment was being created when the process died: its header
@@ -194,8 +194,12 @@ fn read_segment(
         ));
         return Ok(first_lsn);
     }
-    if bytes.len() < SEGMENT_HEADER_LEN || bytes[0..8] != SEGMENT_MAGIC[..] {
-        return Err(corrupt(name, 0, "bad segment header"));
+    if bytes.len() < SEGMENT_HEADER_LEN || !names::is_segment_magic(&bytes) {
+        return Err(corrupt(
+            name,
+            0,
+            "bad segment header (or one written by a newer version)",
+        ));
     }
     let header_lsn = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
     if header_lsn != first_lsn {
@@ -233,6 +237,15 @@ fn read_segment(
                 lsn += 1;
                 offset += frame_len;
                 continue;
+            }
+            // Its checksum holds, so it is no torn write: cutting it would
+            // drop a record that was acknowledged.
+            Decoded::Undecodable(reason) => {
+                return Err(corrupt(
+                    name,
+                    offset,
+                    format!("{reason} (written by a newer version, or damaged before its checksum was taken)"),
+                ))
             }
             Decoded::Incomplete => "the last record is incomplete".to_owned(),
             Decoded::Corrupt(reason) => reason,

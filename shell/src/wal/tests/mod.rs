@@ -268,6 +268,59 @@ fn reserved_space_reads_as_a_clean_end_and_closed_segments_give_it_back() {
     );
 }
 
+/// Rewrites the frame at `offset` of `segment` with an unknown command
+/// encoding and a checksum that holds: what a newer version might write.
+fn make_undecodable(dir: &MemDir, segment: &str, offset: usize) {
+    let bytes = dir.read(segment).unwrap();
+    let Decoded::Frame { frame_len, .. } = frame::decode(&bytes[offset..]) else {
+        panic!("a frame at {offset}")
+    };
+    let mut frame = bytes[offset..offset + frame_len].to_vec();
+    frame[frame::FRAME_HEADER_LEN + 16] = 99; // the encoding byte
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&frame[0..4]),
+        &frame[frame::FRAME_HEADER_LEN..],
+    );
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    dir.corrupt(segment, offset, &frame);
+}
+
+#[test]
+fn a_last_record_that_checks_but_does_not_decode_is_refused_not_cut() {
+    let dir = MemDir::default();
+    write(&dir, 1, 3, 0);
+    let segment = names::segment(0);
+    let bytes = dir.read(&segment).unwrap();
+    let mut offset = names::SEGMENT_HEADER_LEN;
+    for _ in 0..2 {
+        let Decoded::Frame { frame_len, .. } = frame::decode(&bytes[offset..]) else {
+            panic!("intact")
+        };
+        offset += frame_len;
+    }
+    make_undecodable(&dir, &segment, offset);
+    let error = try_open(&dir).err().expect("refused");
+    assert!(
+        error.to_string().contains("record 2 does not decode"),
+        "{error}"
+    );
+    assert_eq!(
+        dir.read(&segment).unwrap().len(),
+        bytes.len(),
+        "nothing cut"
+    );
+}
+
+#[test]
+fn segments_of_the_previous_version_still_read() {
+    let dir = MemDir::default();
+    let synced = write(&dir, 2, 3, 0);
+    dir.corrupt(&names::segment(0), 0, b"MAMAWAL1");
+    let (_, recovered) = open(&dir);
+    check_prefix(&recovered, synced);
+    assert!(recovered.warnings.is_empty(), "{:?}", recovered.warnings);
+}
+
 #[test]
 fn a_zeroed_record_between_intact_ones_is_damage_not_the_end() {
     let dir = MemDir::default();
