@@ -51,6 +51,10 @@ fn check_json_payload(text: &str) -> Result<(), String> {
                 at += 1;
                 while let Some(&inner) = bytes.get(at) {
                     match inner {
+                        b'\\' if bytes.get(at + 1) == Some(&b'u') => {
+                            at = check_unicode_escape(bytes, at)?;
+                            continue;
+                        }
                         b'\\' => at += 1,
                         b'"' => break,
                         _ => {}
@@ -86,6 +90,34 @@ fn check_json_payload(text: &str) -> Result<(), String> {
         at += 1;
     }
     Ok(())
+}
+
+/// Checks the `\uXXXX` escape at `at` (serde_json lets a lone surrogate
+/// through, which strict parsers, the Rust client's among them, refuse):
+/// a high surrogate must be followed by an escaped low one, and a low one
+/// must not stand alone. Returns the offset after the escape (or pair).
+fn check_unicode_escape(bytes: &[u8], at: usize) -> Result<usize, String> {
+    let unit = |at: usize| {
+        bytes
+            .get(at + 2..at + 6)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    let lone = || "the payload holds a lone UTF-16 surrogate escape".to_owned();
+    match unit(at) {
+        Some(0xD800..=0xDBFF) => {
+            let low = (bytes.get(at + 6..at + 8) == Some(b"\\u"))
+                .then(|| unit(at + 6))
+                .flatten();
+            match low {
+                Some(0xDC00..=0xDFFF) => Ok(at + 12),
+                _ => Err(lone()),
+            }
+        }
+        Some(0xDC00..=0xDFFF) => Err(lone()),
+        // serde_json checked the escape's form when it captured the text.
+        _ => Ok(at + 6),
+    }
 }
 
 #[derive(Deserialize)]
@@ -607,6 +639,22 @@ mod tests {
             r#""\\""#.to_owned(),
         ] {
             assert_eq!(check_json_payload(&text), Ok(()), "{text}");
+        }
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_refused_and_pairs_pass() {
+        for text in [r#""\ud83d\ude00""#, r#"["\u00e9\\u", "\uD83D\uDE00x"]"#] {
+            assert_eq!(check_json_payload(text), Ok(()), "{text}");
+        }
+        for text in [
+            r#""\ud800""#,
+            r#""\ud800\u0041""#,
+            r#"{"k": "\udc00"}"#,
+            r#""\ud800x""#,
+        ] {
+            let error = check_json_payload(text).unwrap_err();
+            assert!(error.contains("lone UTF-16 surrogate"), "{text}: {error}");
         }
     }
 
