@@ -161,7 +161,8 @@ pub struct Lease {
 
 /// A lease as the API sends it: the lease's fields beside the message's.
 /// Spelled out rather than `#[serde(flatten)]`, which buffers every field
-/// of every lease into an intermediate map first.
+/// of every lease into an intermediate map first; the message's fields
+/// must stay in step with [`WireMessage`]'s.
 #[derive(Deserialize)]
 struct WireLease {
     token: String,

@@ -58,6 +58,19 @@ pub struct Acquired {
     pub changed_state: bool,
 }
 
+impl Acquired {
+    /// The answer a parked waiter gets later: the leases an event served it
+    /// (none when it timed out or was cancelled).
+    pub fn served(leases: Vec<Lease>) -> Self {
+        Acquired {
+            leases,
+            parked: false,
+            window_full: false,
+            changed_state: true,
+        }
+    }
+}
+
 /// A message leased to a consumer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Lease {

@@ -92,8 +92,10 @@ const BLOCK_LEN: usize = 4096;
 /// spare room to one block, and growing never copies messages.
 ///
 /// Blocks are shared, copy on write: a clone (a snapshot being written on
-/// another thread) costs a pointer per block, and afterwards only the
-/// first and last blocks, the ones that change, are copied, once.
+/// another thread) costs a pointer per block, and afterwards a block is
+/// copied, once, when it changes: the last as messages arrive, the first
+/// as retention drops messages (each block retention reaches while the
+/// clone lives).
 #[derive(Clone, Debug, Default)]
 struct Blocks {
     /// Each holds `BLOCK_LEN` slots; all are full but the last, and the
@@ -126,12 +128,12 @@ impl Blocks {
                 .push_back(Arc::new(VecDeque::with_capacity(BLOCK_LEN)));
         }
         let last = self.blocks.back_mut().expect("a block with room");
-        Arc::make_mut(last).push_back(message);
+        own(last).push_back(message);
         self.len += 1;
     }
 
     fn pop_front(&mut self) -> Option<StoredMessage> {
-        let first = Arc::make_mut(self.blocks.front_mut()?);
+        let first = own(self.blocks.front_mut()?);
         let message = first.pop_front().expect("blocks are never empty");
         self.front_dropped += 1;
         if first.is_empty() {
@@ -143,7 +145,7 @@ impl Blocks {
     }
 
     fn pop_back(&mut self) -> Option<StoredMessage> {
-        let last = Arc::make_mut(self.blocks.back_mut()?);
+        let last = own(self.blocks.back_mut()?);
         let message = last.pop_back().expect("blocks are never empty");
         if last.is_empty() {
             self.blocks.pop_back();
@@ -158,6 +160,18 @@ impl Blocks {
     fn iter(&self) -> impl Iterator<Item = &StoredMessage> + Clone {
         self.blocks.iter().flat_map(|block| block.iter())
     }
+}
+
+/// The block to change, copied first if a clone shares it. The copy gets a
+/// whole block's room, as a new block does (a clone of the last block
+/// would get only its length, and then grow past `BLOCK_LEN`).
+fn own(block: &mut Arc<VecDeque<StoredMessage>>) -> &mut VecDeque<StoredMessage> {
+    if Arc::get_mut(block).is_none() {
+        let mut copy = VecDeque::with_capacity(BLOCK_LEN);
+        copy.extend(block.iter().cloned());
+        *block = Arc::new(copy);
+    }
+    Arc::get_mut(block).expect("just made unique")
 }
 
 impl Serialize for Blocks {
@@ -261,5 +275,11 @@ mod tests {
             (shared(0), shared(1), shared(2), shared(3)),
             (false, true, true, false)
         );
+        // The copied last block has a block's room, and filling it does not
+        // grow it past that.
+        while original.blocks[3].len() < BLOCK_LEN {
+            original.push(message(7));
+        }
+        assert_eq!(original.blocks[3].capacity(), BLOCK_LEN);
     }
 }

@@ -130,9 +130,9 @@ fn prepare(args: &Args, dir: &Path) {
         let peak = status_kib("VmHWM:") * 1024;
         println!(
             "snapshot: peak RSS +{} MiB over the {} MiB before it, {:.2}x the payload",
-            (peak - rss_before_snapshot) >> 20,
+            peak.saturating_sub(rss_before_snapshot) >> 20,
             rss_before_snapshot >> 20,
-            (peak - rss_before_snapshot) as f64 / payload as f64
+            peak.saturating_sub(rss_before_snapshot) as f64 / payload as f64
         );
     }
     let started = Instant::now();

@@ -151,12 +151,12 @@ impl Group {
         !self.ready.is_empty() || (self.frontier < store.next_index() && !self.window_full())
     }
 
-    /// Whether the unsettled window is at its bound.
     /// The lowest index never taken into the unsettled window.
     pub fn frontier(&self) -> u64 {
         self.frontier
     }
 
+    /// Whether the unsettled window is at its bound.
     pub fn window_full(&self) -> bool {
         self.frontier - self.base_offset >= self.config.unsettled_window
     }

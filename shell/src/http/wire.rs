@@ -400,9 +400,9 @@ fn write_acquired(acquired: &Acquired, out: &mut Vec<u8>) -> io::Result<()> {
 
 /// A value written as the string its `Display` gives, straight into the
 /// output rather than through a `String`.
-struct Display<'a, T>(&'a T);
+struct DisplayText<'a, T>(&'a T);
 
-impl<T: std::fmt::Display> Serialize for Display<'_, T> {
+impl<T: std::fmt::Display> Serialize for DisplayText<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self.0)
     }
@@ -520,7 +520,7 @@ impl<'a> WireDeadLetter<'a> {
 #[derive(Serialize)]
 pub struct WireAttempt<'a> {
     attempt: u32,
-    token: Display<'a, LeaseToken>,
+    token: DisplayText<'a, LeaseToken>,
     consumer: &'a str,
     leased_at_ms: u64,
     expires_at_ms: u64,
@@ -533,7 +533,7 @@ impl<'a> WireAttempt<'a> {
     pub fn of(record: &'a AttemptRecord) -> Self {
         WireAttempt {
             attempt: record.attempt,
-            token: Display(&record.token),
+            token: DisplayText(&record.token),
             consumer: record.consumer.as_str(),
             leased_at_ms: record.leased_at_ms,
             expires_at_ms: record.expires_at_ms,

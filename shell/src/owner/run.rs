@@ -234,13 +234,8 @@ impl Owner {
 
     fn answer_waiter(&mut self, waiter: WaiterId, leases: Vec<mamamia_machine::Lease>) {
         if let Some(sender) = self.parked.remove(&waiter) {
-            let acquired = Acquired {
-                leases,
-                parked: false,
-                window_full: false,
-                changed_state: true,
-            };
-            self.outbox.push((sender, Ok(Reply::Acquired(acquired))));
+            self.outbox
+                .push((sender, Ok(Reply::Acquired(Acquired::served(leases)))));
         }
     }
 
@@ -284,13 +279,7 @@ impl Owner {
         let now_ms = self.clock.now_ms();
         self.apply_internal(now_ms, Command::CancelAllWaiters);
         for (_, sender) in self.parked.drain() {
-            let acquired = Acquired {
-                leases: Vec::new(),
-                parked: false,
-                window_full: false,
-                changed_state: true,
-            };
-            let _ = sender.send(Ok(Reply::Acquired(acquired)));
+            let _ = sender.send(Ok(Reply::Acquired(Acquired::served(Vec::new()))));
         }
         self.make_durable(true);
         if self

@@ -33,8 +33,9 @@
 //! A record is encoded before the machine validates the command (and taken
 //! back if it is refused), so every prefix must hold whatever the HTTP body
 //! limit lets through, not just what the machine accepts: counts and field
-//! lengths are u32. Only the log name has a u16 prefix, and it was parsed
-//! into a `LogName` (at most 128 bytes) at the edge.
+//! lengths are u32. Only the log and group names have u16 prefixes: they
+//! were parsed into a `LogName` and a `GroupName` (at most 128 bytes) at
+//! the edge.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

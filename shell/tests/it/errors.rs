@@ -219,6 +219,25 @@ fn bad_requests_get_their_status_and_change_nothing() {
         400,
         "invalid_json",
     );
+    let extend = "/v1/logs/jobs/groups/keyed/extend";
+    check(
+        &server,
+        "POST",
+        extend,
+        JSON,
+        r#"{"leases":[{"index":0,"token":"lt"}]}"#,
+        400,
+        "invalid_token",
+    );
+    check(
+        &server,
+        "POST",
+        extend,
+        JSON,
+        r#"{"leases":[{"index":0,"token":7}]}"#,
+        400,
+        "invalid_json",
+    );
     check(
         &server,
         "POST",
