@@ -66,6 +66,12 @@ pub enum Command {
     CancelAllWaiters,
     /// Drops messages that every group settled and retention lets go.
     ApplyRetention,
+    /// Only lets time pass, like [`crate::Machine::handle_timeout`], but as
+    /// a command a driver logs: when timers alone leased messages to
+    /// waiters, it records that time was reached before the leases go out,
+    /// so a replay after a crash reaches it too, however the wall clock
+    /// moved meanwhile, and never hands out those tokens again.
+    Tick,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

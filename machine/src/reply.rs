@@ -22,6 +22,7 @@ pub enum Reply {
     WaiterCancelled { found: bool },
     WaitersCancelled { count: u64 },
     RetentionApplied { dropped: u64 },
+    Ticked,
 }
 
 impl Reply {

@@ -28,10 +28,12 @@ pub enum Mark {
     AcquireBudgetCut,
     /// An acquire that changed nothing, left out of the log.
     EmptyPollNotLogged,
+    /// Timers leased messages to waiters, and a `Tick` logged their time.
+    TimerLeasesLogged,
 }
 
 impl Mark {
-    pub const ALL: [Mark; 23] = [
+    pub const ALL: [Mark; 24] = [
         Mark::LeaseExpired,
         Mark::StaleSettleRejected,
         Mark::LateSettleRejected,
@@ -55,6 +57,7 @@ impl Mark {
         Mark::Released,
         Mark::AcquireBudgetCut,
         Mark::EmptyPollNotLogged,
+        Mark::TimerLeasesLogged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Mark {
             Mark::Released => "release_on_leave",
             Mark::AcquireBudgetCut => "acquire_budget_cut",
             Mark::EmptyPollNotLogged => "empty_poll_not_logged",
+            Mark::TimerLeasesLogged => "timer_leases_logged",
         }
     }
 }

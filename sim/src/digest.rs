@@ -101,6 +101,7 @@ pub fn reply(result: &Result<Reply, Error>) -> u64 {
             }
             Reply::WaiterCancelled { found } => hasher.write_u64(*found as u64),
             Reply::RetentionApplied { dropped } => hasher.write_u64(*dropped),
+            Reply::Ticked => hasher.write_u64(u64::MAX),
         },
     }
     hasher.finish()

@@ -358,6 +358,7 @@ fn describe_command(command: &Command) -> String {
         Command::CancelWaiter { waiter } => format!("cancel_waiter {}", waiter.0),
         Command::CancelAllWaiters => "cancel_all_waiters".into(),
         Command::ApplyRetention => "apply_retention".into(),
+        Command::Tick => "tick".into(),
     }
 }
 

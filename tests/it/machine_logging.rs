@@ -83,3 +83,65 @@ fn only_no_op_replies_say_nothing_changed() {
     assert!(!Reply::WaiterCancelled { found: false }.changed_state());
     assert!(Reply::WaiterCancelled { found: true }.changed_state());
 }
+
+/// A message leased to "a" until 1,000 (then 1 ms of backoff) and a
+/// waiter "b" parked for it: the log up to the crash.
+fn leased_with_a_waiter() -> Harness {
+    let mut harness = Harness::default();
+    harness.append(&["m"]);
+    harness
+        .put_group(GroupSettings {
+            lease_ms: Some(1_000),
+            backoff: Some(Backoff {
+                initial_ms: 1,
+                multiplier: 1.0,
+                cap_ms: 1,
+            }),
+            ..GroupSettings::default()
+        })
+        .unwrap();
+    assert_eq!(harness.acquire("a", 1).len(), 1);
+    assert!(harness.long_poll("b", 1, 9, 5_000).unwrap().parked);
+    harness
+}
+
+/// A restart whose wall clock reads 500: the shell cancels the waiters
+/// then; a new consumer asks at 1,001. What it is leased.
+fn restart_at_500(harness: &mut Harness) -> Vec<Lease> {
+    harness.at(500).run(Command::CancelAllWaiters).unwrap();
+    harness.at(1_001);
+    harness.acquire("c", 1)
+}
+
+#[test]
+fn a_logged_tick_keeps_timer_made_leases_across_a_restart_with_the_clock_set_back() {
+    // Live: at 1,001 the backoff ends and the timer hands the message to
+    // the waiter, whose client sees that lease.
+    let mut live = leased_with_a_waiter();
+    let served = live
+        .advance_to(1_001)
+        .into_iter()
+        .find_map(|event| match event {
+            Event::WaiterServed { leases, .. } => Some(leases),
+            _ => None,
+        })
+        .expect("the backoff end served the waiter");
+    let seen_token = served[0].token;
+
+    // Replayed with the Tick the shell now logs before that answer goes out.
+    let mut with_tick = leased_with_a_waiter();
+    assert_eq!(
+        with_tick.at(1_001).run(Command::Tick).unwrap(),
+        Reply::Ticked
+    );
+    assert!(Reply::Ticked.changed_state());
+    assert!(
+        restart_at_500(&mut with_tick).is_empty(),
+        "the replayed waiter keeps its lease"
+    );
+
+    // Without it, the same token goes to another consumer.
+    let mut without_tick = leased_with_a_waiter();
+    let leased = restart_at_500(&mut without_tick);
+    assert_eq!(leased.first().map(|lease| lease.token), Some(seen_token));
+}

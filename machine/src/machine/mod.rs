@@ -196,6 +196,7 @@ impl Machine {
                     count: waiters.len() as u64,
                 })
             }
+            Command::Tick => Ok(Reply::Ticked),
             Command::ApplyRetention => {
                 let now_ms = self.now_ms;
                 let dropped = self

@@ -138,7 +138,15 @@ impl Owner {
             self.last_retention = Instant::now();
             self.apply_internal(now_ms, Command::ApplyRetention);
         }
-        self.drain_events();
+        let leased_to_waiters = self.drain_events();
+        if leased_to_waiters && self.wal.as_ref().is_some_and(|wal| !wal.has_buffered()) {
+            // Timers alone leased messages to parked waiters (an expiry or
+            // a backoff end freed them). Log the time they did so before
+            // the leases go out: a restart then reaches that time again,
+            // whatever the wall clock says, rather than cancel those
+            // waiters earlier and hand the same tokens to someone else.
+            self.apply_internal(now_ms, Command::Tick);
+        }
         self.make_durable(false);
         for (sender, reply) in self.outbox.drain(..) {
             let _ = sender.send(reply); // the client may have left; nothing to undo
@@ -212,10 +220,14 @@ impl Owner {
         result
     }
 
-    fn drain_events(&mut self) {
+    /// Answers what the machine's events settle; true if any parked waiter
+    /// was leased messages.
+    fn drain_events(&mut self) -> bool {
+        let mut leased_to_waiters = false;
         while let Some(event) = self.machine.poll_event() {
             match event {
                 Event::WaiterServed { waiter, leases } => {
+                    leased_to_waiters |= !leases.is_empty();
                     self.metrics
                         .leases_granted
                         .fetch_add(leases.len() as u64, Relaxed);
@@ -230,6 +242,7 @@ impl Owner {
                 }
             }
         }
+        leased_to_waiters
     }
 
     fn answer_waiter(&mut self, waiter: WaiterId, leases: Vec<mamamia_machine::Lease>) {

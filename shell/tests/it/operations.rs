@@ -131,6 +131,49 @@ fn polling_an_empty_group_writes_nothing_to_the_wal() {
 }
 
 #[test]
+fn leases_a_timer_hands_to_a_waiter_are_made_durable_first() {
+    // Proves: when an expiry (then its backoff end) serves a parked long
+    // poll, the server logs and fsyncs a record of that time before it
+    // answers, though no request arrived: a restart then reaches that time
+    // again however the wall clock moved, and never reissues the lease.
+    let server = Server::start(&[]);
+    let settings =
+        json!({"lease_ms": 200, "backoff": {"initial_ms": 1, "multiplier": 1.0, "cap_ms": 1}});
+    assert_eq!(server.put("/v1/logs/jobs", &json!({})).0, 201);
+    assert_eq!(server.put("/v1/logs/jobs/groups/g", &settings).0, 201);
+    server.post(
+        "/v1/logs/jobs/messages",
+        &json!({"messages": [{"payload": 1}]}),
+    );
+    let (_, first) = server.post(
+        "/v1/logs/jobs/groups/g/acquire",
+        &json!({"consumer": "a", "max": 1}),
+    );
+    assert_eq!(first["leases"].as_array().map(Vec::len), Some(1));
+    let fsyncs = |server: &Server| {
+        let (_, text) = raw(&server.addr, "GET", "/metrics", &[], b"");
+        counter(&text, "mamamia_fsyncs_total")
+    };
+    let before = fsyncs(&server);
+    let (status, second) = server.post(
+        "/v1/logs/jobs/groups/g/acquire",
+        &json!({"consumer": "b", "max": 1, "wait_ms": 5000}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        second["leases"][0]["attempt"], 2,
+        "served after the expiry: {second}"
+    );
+    // One fsync for parking the long poll, one for the time it was served.
+    assert!(
+        fsyncs(&server) >= before + 2.0,
+        "{} -> {}",
+        before,
+        fsyncs(&server)
+    );
+}
+
+#[test]
 fn a_client_that_never_finishes_its_headers_is_disconnected() {
     // Proves: the header read timeout closes a slow client's connection and the server keeps serving.
     let server = Server::start(&["--header-read-timeout-ms", "200"]);

@@ -171,6 +171,8 @@ impl Model {
                 }
                 Ok(())
             }
+            // Time passing shows in the events the model is fed.
+            (Command::Tick, Reply::Ticked) => Ok(()),
             (Command::ApplyRetention, Reply::RetentionApplied { .. }) => {
                 for log_id in 0..self.logs.len() {
                     self.sync_first_index(log_id, machine)?;

@@ -104,6 +104,30 @@ impl World {
             clock_ms,
             &mut events,
         )?;
+        let timers_leased = events
+            .iter()
+            .any(|event| matches!(event, Event::WaiterServed { leases, .. } if !leases.is_empty()));
+        if timers_leased {
+            // As the shell does: log the time the leases were made at, so
+            // a restart that finds the clock set back still reaches it,
+            // and hold the answers until that record is durable.
+            let mut tick_events = Vec::new();
+            let (result, checked) = apply(
+                &mut self.broker.machine,
+                &mut self.model,
+                clock_ms,
+                &Command::Tick,
+                &mut tick_events,
+            );
+            checked?;
+            self.broker.log.append(Record {
+                at_ms: self.broker.machine.now_ms(),
+                reply_digest: digest::reply(&result),
+                command: Command::Tick,
+            });
+            self.request_sync();
+            self.stats.coverage.hit(Mark::TimerLeasesLogged);
+        }
         let digest = events.iter().fold(0, |sum: u64, event| {
             sum.rotate_left(7) ^ digest::event(event)
         });
