@@ -114,8 +114,18 @@ pub struct Message {
     pub appended_at_ms: u64,
 }
 
+/// A message as the API sends it, alone or leased: a lease's own fields
+/// come beside the message's. One struct serves both, the lease's fields
+/// optional, rather than `#[serde(flatten)]`, which buffers every field
+/// of every lease into an intermediate map first.
 #[derive(Deserialize)]
 struct WireMessage {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    attempt: Option<u32>,
+    #[serde(default)]
+    expires_at_ms: Option<u64>,
     index: u64,
     #[serde(default)]
     payload: Option<Value>,
@@ -151,7 +161,7 @@ impl TryFrom<WireMessage> for Message {
 
 /// A leased message.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(try_from = "WireLease")]
+#[serde(try_from = "WireMessage")]
 pub struct Lease {
     pub token: String,
     pub attempt: u32,
@@ -159,44 +169,19 @@ pub struct Lease {
     pub message: Message,
 }
 
-/// A lease as the API sends it: the lease's fields beside the message's.
-/// Spelled out rather than `#[serde(flatten)]`, which buffers every field
-/// of every lease into an intermediate map first; the message's fields
-/// must stay in step with [`WireMessage`]'s.
-#[derive(Deserialize)]
-struct WireLease {
-    token: String,
-    attempt: u32,
-    expires_at_ms: u64,
-    index: u64,
-    #[serde(default)]
-    payload: Option<Value>,
-    #[serde(default)]
-    payload_base64: Option<String>,
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    appended_at_ms: u64,
-}
-
-impl TryFrom<WireLease> for Lease {
+impl TryFrom<WireMessage> for Lease {
     type Error = String;
 
-    fn try_from(wire: WireLease) -> Result<Self, String> {
-        let message = Message::try_from(WireMessage {
-            index: wire.index,
-            payload: wire.payload,
-            payload_base64: wire.payload_base64,
-            key: wire.key,
-            headers: wire.headers,
-            appended_at_ms: wire.appended_at_ms,
-        })?;
+    fn try_from(mut wire: WireMessage) -> Result<Self, String> {
+        let missing = |field: &str| format!("a lease without its {field}");
+        let token = wire.token.take().ok_or_else(|| missing("token"))?;
+        let attempt = wire.attempt.ok_or_else(|| missing("attempt"))?;
+        let expires_at_ms = wire.expires_at_ms.ok_or_else(|| missing("expires_at_ms"))?;
         Ok(Lease {
-            token: wire.token,
-            attempt: wire.attempt,
-            expires_at_ms: wire.expires_at_ms,
-            message,
+            token,
+            attempt,
+            expires_at_ms,
+            message: Message::try_from(wire)?,
         })
     }
 }
@@ -321,9 +306,14 @@ mod tests {
         let lease: Lease = serde_json::from_value(json_lease.clone()).unwrap();
         assert_eq!(lease.message.payload, Payload::Json(json!({"n": [1, 2]})));
 
-        let mut bad = json_lease;
+        let mut bad = json_lease.clone();
         bad["payload_base64"] = "not base64!".into();
         assert!(serde_json::from_value::<Lease>(bad).is_err());
+
+        let mut tokenless = json_lease;
+        tokenless.as_object_mut().unwrap().remove("token");
+        let error = serde_json::from_value::<Lease>(tokenless).unwrap_err();
+        assert!(error.to_string().contains("without its token"), "{error}");
     }
 
     #[test]
