@@ -228,7 +228,7 @@ fn schemas() -> Value {
     json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
         "NewMessage": {"type": "object", "additionalProperties": false, "properties": {
-            "payload": {"description": "any JSON value nested at most 64 levels deep, with every number within a 64-bit float's range (invalid_payload otherwise), so every consumer can parse it back"},
+            "payload": {"description": "any JSON value nested at most 64 levels deep, with every number within a 64-bit float's range and no lone UTF-16 surrogate escape (invalid_payload otherwise), so every consumer can parse it back"},
             "payload_base64": {"type": "string", "format": "byte"},
             "key": {"type": "string"},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
