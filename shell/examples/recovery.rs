@@ -148,7 +148,7 @@ fn prepare(args: &Args, dir: &Path) {
         }
         wal.commit(false).expect("the WAL is written");
     }
-    wal.sync().expect("the WAL is synced");
+    wal.commit(true).expect("the WAL is synced");
     println!(
         "tail: {records} records, {} MiB, written in {:.2} s",
         wal.bytes_total() >> 20,

@@ -47,11 +47,7 @@ use mamamia_machine::{
 
 pub fn encode_append(log: &LogName, messages: &[NewMessage], out: &mut Vec<u8>) {
     put_bytes16(out, log.as_str().as_bytes());
-    out.extend_from_slice(
-        &u32::try_from(messages.len())
-            .expect("a batch is far below 4G messages")
-            .to_le_bytes(),
-    );
+    put_count(out, messages.len());
     for message in messages {
         out.push(match message.payload_format {
             PayloadFormat::Binary => 0,
@@ -59,9 +55,7 @@ pub fn encode_append(log: &LogName, messages: &[NewMessage], out: &mut Vec<u8>) 
         });
         put_bytes32(out, &message.payload);
         put_optional(out, message.key.as_deref());
-        let count =
-            u32::try_from(message.headers.len()).expect("a request body is far below 4G headers");
-        out.extend_from_slice(&count.to_le_bytes());
+        put_count(out, message.headers.len());
         for (name, value) in &message.headers {
             put_bytes32(out, name.as_bytes());
             put_bytes32(out, value.as_bytes());
@@ -78,11 +72,7 @@ pub fn encode_settle(
 ) {
     put_bytes16(out, log.as_str().as_bytes());
     put_bytes16(out, group.as_str().as_bytes());
-    out.extend_from_slice(
-        &u32::try_from(settlements.len())
-            .expect("a batch is far below 4G settlements")
-            .to_le_bytes(),
-    );
+    put_count(out, settlements.len());
     for settlement in settlements {
         out.extend_from_slice(&settlement.index.to_le_bytes());
         out.extend_from_slice(&settlement.token.number().to_le_bytes());
@@ -105,6 +95,13 @@ pub fn encode_settle(
             }
         }
     }
+}
+
+/// A u32 count of what follows (messages, headers, settlements): a request
+/// body is far below 4G of anything.
+fn put_count(out: &mut Vec<u8>, count: usize) {
+    let count = u32::try_from(count).expect("a request body is far below 4G items");
+    out.extend_from_slice(&count.to_le_bytes());
 }
 
 fn put_bytes16(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -133,14 +130,10 @@ fn put_optional(out: &mut Vec<u8>, text: Option<&str>) {
 /// record.
 pub fn decode_append(bytes: &[u8]) -> Option<Command> {
     let mut reader = ByteReader::new(bytes);
-    let log = LogName::new(std::str::from_utf8(reader.take16()?).ok()?).ok()?;
-    let count = reader.u32()? as usize;
-    // Each message takes at least 11 bytes (format, payload length, key
-    // flag, header count, dedup flag): a count that cannot fit is damage,
-    // and must not size an allocation.
-    if count > reader.remaining() / 11 {
-        return None;
-    }
+    let log = name(&mut reader, LogName::new)?;
+    // Each message takes at least 11 bytes: format, payload length, key
+    // flag, header count, dedup flag.
+    let count = count(&mut reader, 11)?;
     let mut messages = Vec::with_capacity(count);
     for _ in 0..count {
         let payload_format = match reader.u8()? {
@@ -173,13 +166,10 @@ pub fn decode_append(bytes: &[u8]) -> Option<Command> {
 /// record.
 pub fn decode_settle(bytes: &[u8]) -> Option<Command> {
     let mut reader = ByteReader::new(bytes);
-    let log = LogName::new(std::str::from_utf8(reader.take16()?).ok()?).ok()?;
-    let group = GroupName::new(std::str::from_utf8(reader.take16()?).ok()?).ok()?;
-    let count = reader.u32()? as usize;
-    // Each settlement takes at least 17 bytes (index, token, outcome).
-    if count > reader.remaining() / 17 {
-        return None;
-    }
+    let log = name(&mut reader, LogName::new)?;
+    let group = name(&mut reader, GroupName::new)?;
+    // Each settlement takes at least 17 bytes: index, token, outcome.
+    let count = count(&mut reader, 17)?;
     let mut settlements = Vec::with_capacity(count);
     for _ in 0..count {
         let index = reader.u64()?;
@@ -211,6 +201,18 @@ pub fn decode_settle(bytes: &[u8]) -> Option<Command> {
         group,
         settlements,
     })
+}
+
+/// A name with a u16 length prefix, checked by `new` as at the edge.
+fn name<T, E>(reader: &mut ByteReader, new: impl FnOnce(&str) -> Result<T, E>) -> Option<T> {
+    new(std::str::from_utf8(reader.take16()?).ok()?).ok()
+}
+
+/// A u32 count of items that take at least `min_bytes` each: a count that
+/// cannot fit in what is left is damage, and must not size an allocation.
+fn count(reader: &mut ByteReader, min_bytes: usize) -> Option<usize> {
+    let count = reader.u32()? as usize;
+    (count <= reader.remaining() / min_bytes).then_some(count)
 }
 
 /// An optional string: a 0 byte, or a 1 byte and the string.

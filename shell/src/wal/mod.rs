@@ -135,7 +135,7 @@ impl Wal {
 
     /// Writes every buffered record in one write, without an fsync.
     /// Returns the bytes written.
-    pub fn write(&mut self) -> io::Result<u64> {
+    fn write(&mut self) -> io::Result<u64> {
         let bytes = self.buffer.len() as u64;
         if bytes > 0 {
             self.file.append(&self.buffer)?;
@@ -152,7 +152,7 @@ impl Wal {
     }
 
     /// Fsyncs whatever was written, here and now.
-    pub fn sync(&mut self) -> io::Result<()> {
+    fn sync(&mut self) -> io::Result<()> {
         self.file.sync()?;
         if self.segment_bytes >= SEGMENT_BYTES_TARGET {
             self.rotate()?;
