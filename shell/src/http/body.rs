@@ -138,6 +138,11 @@ pub async fn json_or_default<T: DeserializeOwned + Default>(
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response {
     let body = serde_json::to_vec(value)
         .expect("reply types always serialize: plain data with string keys");
+    json_text(status, body)
+}
+
+/// A reply already written as JSON text.
+pub fn json_text(status: StatusCode, body: impl Into<Bytes>) -> Response {
     respond(status, "application/json", body)
 }
 
@@ -152,7 +157,7 @@ pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<B
 }
 
 pub fn error(error: &ApiError) -> Response {
-    let mut response = respond(error.status, "application/json", error.body());
+    let mut response = json_text(error.status, error.body());
     if matches!(
         error.status,
         StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE

@@ -96,11 +96,7 @@ pub async fn acquire(
     let reply = owner.command(command).await;
     guard.waiter = None; // answered: nothing parked remains
     match reply?? {
-        Reply::Acquired(acquired) => Ok(body::respond(
-            StatusCode::OK,
-            "application/json",
-            acquired_json(&acquired),
-        )),
+        Reply::Acquired(acquired) => Ok(body::json_text(StatusCode::OK, acquired_json(&acquired))),
         other => Err(unexpected(other)),
     }
 }

@@ -74,9 +74,8 @@ pub async fn get_message(app: &App, log: &str, index: &str) -> Result<Response, 
     let message = owner
         .read(move |machine| machine.message(&log, index))
         .await??;
-    Ok(body::respond(
+    Ok(body::json_text(
         StatusCode::OK,
-        "application/json",
         WireMessage::of(&message).to_json(),
     ))
 }
